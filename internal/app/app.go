@@ -1,0 +1,207 @@
+// Package app wires the responder together and runs its subcommands. main
+// stays thin: it turns signals into context cancellation and calls Main, so
+// tests run the whole program in-process.
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/spresponder/spresponder/internal/config"
+	"github.com/spresponder/spresponder/internal/detect"
+	"github.com/spresponder/spresponder/internal/intake"
+	"github.com/spresponder/spresponder/internal/quarantine"
+	"github.com/spresponder/spresponder/internal/replay"
+	"github.com/spresponder/spresponder/internal/server"
+)
+
+// Env is the process environment the app reads.
+type Env struct {
+	Getenv  config.Getenv
+	Environ config.Environ
+	Stdout  io.Writer
+	Stderr  io.Writer
+	Now     func() time.Time
+}
+
+// OSEnv is the real environment.
+func OSEnv() Env {
+	get, environ := config.FromOS()
+	return Env{Getenv: get, Environ: environ, Stdout: os.Stdout, Stderr: os.Stderr, Now: time.Now}
+}
+
+const usage = `spresponder: incident responder for Microsoft Entra workload identities
+
+Usage:
+  spresponder serve [--port N]          run as the Azure Functions custom handler
+  spresponder replay --file F [flags]   run events from a file through intake and detection
+  spresponder version                   print the version
+
+Settings come from the environment (see README.md).
+`
+
+// Version is set at build time with -ldflags "-X ...app.Version=...".
+var Version = "dev"
+
+// Main runs one subcommand and returns the process exit code.
+func Main(ctx context.Context, args []string, env Env) int {
+	if len(args) == 0 {
+		fmt.Fprint(env.Stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(ctx, args[1:], env)
+	case "replay":
+		err = runReplay(ctx, args[1:], env)
+	case "version":
+		fmt.Fprintln(env.Stdout, "spresponder", Version)
+	case "help", "-h", "--help":
+		fmt.Fprint(env.Stdout, usage)
+	default:
+		fmt.Fprintf(env.Stderr, "spresponder: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(env.Stderr, "spresponder %s: %v\n", args[0], err)
+			return 2
+		}
+		fmt.Fprintf(env.Stderr, "spresponder %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+type usageError struct{ error }
+
+// NewLogger builds the JSON logger. The Functions host records the
+// handler's stderr as errors, so the service logs to stdout; the CLI logs
+// to stderr to keep stdout for its output.
+func NewLogger(w io.Writer, level string) *zap.Logger {
+	var lvl zapcore.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		lvl = zapcore.InfoLevel
+	}
+	enc := zap.NewProductionEncoderConfig()
+	enc.TimeKey = "time"
+	enc.EncodeTime = zapcore.RFC3339NanoTimeEncoder
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(w), lvl)
+	return zap.New(core)
+}
+
+func loadConfig(env Env) (config.Config, error) {
+	cfg, err := config.Load(env.Getenv, env.Environ)
+	if err != nil {
+		return cfg, fmt.Errorf("configuration:\n  %s", strings.ReplaceAll(err.Error(), "\n", "\n  "))
+	}
+	return cfg, nil
+}
+
+func newIntake(cfg config.Config, keeper quarantine.Keeper, log *zap.Logger, now func() time.Time) *intake.Intake {
+	return intake.New(intake.Config{
+		AllowedTenants: cfg.Tenants,
+		MaxEventBytes:  cfg.MaxEventBytes,
+		Detect: detect.Options{
+			FailedSecretThreshold: cfg.FailedSecretThreshold,
+			FailedSecretCodes:     cfg.FailedSecretCodes,
+		},
+	}, keeper, log, now)
+}
+
+func serve(ctx context.Context, args []string, env Env) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	port := fs.Int("port", 0, "loopback port (default: $FUNCTIONS_CUSTOMHANDLER_PORT)")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	cfg, err := loadConfig(env)
+	if err != nil {
+		return err
+	}
+	if *port != 0 {
+		cfg.Port = *port
+	}
+	log := NewLogger(env.Stdout, cfg.LogLevel)
+	defer func() { _ = log.Sync() }()
+	// Listen first: the host waits for the port, and everything slow can
+	// happen after it answers.
+	ln, err := server.Listen(cfg.Port)
+	if err != nil {
+		return err
+	}
+	keeper := quarantine.Dir{Path: filepath.Join(cfg.StateDir, "quarantine")}
+	in := newIntake(cfg, keeper, log, env.Now)
+	srv := server.New(in, nil, log)
+	log.Info("spresponder serving", zap.String("addr", ln.Addr().String()), zap.String("version", Version),
+		zap.Bool("enforce", cfg.Enforce), zap.Bool("kill_switch", cfg.KillSwitch), zap.Strings("tenants", cfg.Tenants))
+	return srv.Serve(ctx, ln, cfg.ShutdownTimeout)
+}
+
+func runReplay(ctx context.Context, args []string, env Env) error {
+	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	file := fs.String("file", "", "file of event bodies (NDJSON), one body or array of bodies, or a captured invocation")
+	format := fs.String("format", "table", "table (for people) or json (one signal per line, for scripts)")
+	dryRun := fs.Bool("dry-run", true, "plan only: make no change to the tenant (this release only plans)")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if *file == "" {
+		return usageError{errors.New("--file is required")}
+	}
+	if *format != "table" && *format != "json" {
+		return usageError{fmt.Errorf("--format %q: want table or json", *format)}
+	}
+	if !*dryRun {
+		return usageError{errors.New("--dry-run=false: this build only detects; containment through Graph is not part of it yet")}
+	}
+	cfg, err := loadConfig(env)
+	if err != nil {
+		return err
+	}
+	log := NewLogger(env.Stderr, cfg.LogLevel)
+	defer func() { _ = log.Sync() }()
+	data, err := os.ReadFile(*file)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", *file, err)
+	}
+	events, err := replay.Events(data, server.EventsBinding)
+	if err != nil {
+		return fmt.Errorf("%s: %w", *file, err)
+	}
+	keeper := quarantine.Dir{Path: filepath.Join(cfg.StateDir, "quarantine")}
+	res, err := newIntake(cfg, keeper, log, env.Now).Process(ctx, events)
+	if err != nil {
+		return err
+	}
+	if *format == "json" {
+		if err := replay.WriteJSON(env.Stdout, res.Signals); err != nil {
+			return err
+		}
+		// The summary goes to stderr so stdout stays one signal per line.
+		fmt.Fprintln(env.Stderr, "summary:", res.Stats.Summary())
+		return nil
+	}
+	if err := replay.WriteTable(env.Stdout, res.Signals); err != nil {
+		return err
+	}
+	fmt.Fprintln(env.Stdout, "\nsummary:", res.Stats.Summary())
+	if res.Stats.Quarantined > 0 {
+		fmt.Fprintf(env.Stdout, "quarantined input kept in %s\n", keeper.Path)
+	}
+	return nil
+}

@@ -1,0 +1,385 @@
+package detect
+
+import (
+	"bytes"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spresponder/spresponder/internal/entra"
+)
+
+// Options tune detection. The zero value is usable: it takes the defaults.
+type Options struct {
+	// FailedSecretThreshold is how many sign-ins with an invalid or expired
+	// client secret for the same service principal and key, within one
+	// batch, make a FailedSecretSignIns signal. Default 3.
+	FailedSecretThreshold int
+	// FailedSecretCodes are the sign-in error codes that mean "invalid or
+	// expired client secret". Default 7000215 and 7000222 (their meanings
+	// are from memory and UNVERIFIED against Microsoft's error list, hence
+	// configurable).
+	FailedSecretCodes []int
+	// AllowedNetworks returns the networks a service principal (by appId) is
+	// expected to sign in from. A successful sign-in from anywhere else is a
+	// risky sign-in (riskEventType "unexpectedNetwork"): the detection that
+	// still works in tenants without Workload Identities Premium. nil or an
+	// empty list means no rule for that app.
+	AllowedNetworks func(appID string) []netip.Prefix
+}
+
+const (
+	// BlockedByConditionalAccess is AADSTS53003.
+	BlockedByConditionalAccess = 53003
+	// UnexpectedNetwork is the riskEventType of a sign-in from outside the
+	// app's allowed networks (our own detection, not Identity Protection's).
+	UnexpectedNetwork = "unexpectedNetwork"
+)
+
+func (o Options) withDefaults() Options {
+	if o.FailedSecretThreshold <= 0 {
+		o.FailedSecretThreshold = 3
+	}
+	if o.FailedSecretCodes == nil {
+		o.FailedSecretCodes = []int{7000215, 7000222}
+	}
+	return o
+}
+
+// Outcome says what became of one record.
+type Outcome int
+
+const (
+	// Skipped: a category or a record the responder has no use for.
+	Skipped Outcome = iota
+	// Signalled: the record produced (or joined) a signal.
+	Signalled
+)
+
+// Batch collects the signals of one batch of records, folding duplicates
+// into one signal (Entra republishes records, and the trigger delivers at
+// least once). It is pure: the same records in the same order give the same
+// signals.
+type Batch struct {
+	opts    Options
+	signals []Signal
+	index   map[string]int // dedup key -> index in signals
+	failed  map[string]int // failed-secret key -> count (before the threshold)
+	pending map[string]Signal
+}
+
+// NewBatch starts an empty batch.
+func NewBatch(opts Options) *Batch {
+	return &Batch{opts: opts.withDefaults(), index: map[string]int{}, failed: map[string]int{}, pending: map[string]Signal{}}
+}
+
+// Signals returns the batch's signals in order of first appearance.
+func (b *Batch) Signals() []Signal { return b.signals }
+
+func (b *Batch) add(s Signal, key string) {
+	if i, ok := b.index[key]; ok {
+		b.signals[i].Count++
+		return
+	}
+	s.Count = 1
+	b.index[key] = len(b.signals)
+	b.signals = append(b.signals, s)
+}
+
+func dedupKey(s Signal, extra string) string {
+	ids := slices.Clone(s.KeyIDs)
+	slices.Sort(ids)
+	return strings.Join([]string{string(s.Kind), s.TenantID, s.ServicePrincipalID, s.AppID, strings.Join(ids, ","), s.Thumbprint, s.DetectionID, extra}, "\x00")
+}
+
+// SignIn examines a ServicePrincipalSignInLogs record. rec is the whole
+// record and props the offset of its properties. The fast view decides
+// whether the record can matter; only then is the record decoded fully.
+func (b *Batch) SignIn(rec []byte, props int, src Source) (Outcome, error) {
+	v, err := entra.ScanSignIn(rec, props)
+	if err != nil {
+		return Skipped, err
+	}
+	if !v.Escaped && !b.signInMatters(v) {
+		return Skipped, nil
+	}
+	si, err := entra.DecodeSignIn(rec)
+	if err != nil {
+		return Skipped, err
+	}
+	sigs := b.SignInSignals(si, src)
+	for _, s := range sigs {
+		extra := ""
+		if s.Kind == RiskySignIn || s.Kind == BlockedSignIn {
+			extra = s.IPAddress
+		}
+		if s.Kind == FailedSecretSignIns {
+			b.countFailed(s)
+			continue
+		}
+		b.add(s, dedupKey(s, extra))
+	}
+	if len(sigs) == 0 {
+		return Skipped, nil
+	}
+	return Signalled, nil
+}
+
+func (b *Batch) countFailed(s Signal) {
+	k := dedupKey(s, "")
+	if i, ok := b.index[k]; ok {
+		b.signals[i].Count++
+		return
+	}
+	b.failed[k]++
+	if _, ok := b.pending[k]; !ok {
+		b.pending[k] = s
+	}
+	if b.failed[k] >= b.opts.FailedSecretThreshold {
+		p := b.pending[k]
+		b.index[k] = len(b.signals)
+		p.Count = b.failed[k]
+		b.signals = append(b.signals, p)
+		delete(b.pending, k)
+	}
+}
+
+var (
+	atRisk               = []byte("atRisk")
+	confirmedCompromised = []byte("confirmedCompromised")
+	medium               = []byte("medium")
+	high                 = []byte("high")
+)
+
+func riskyState(s []byte) bool {
+	return bytes.Equal(s, atRisk) || bytes.Equal(s, confirmedCompromised)
+}
+
+func riskyLevel(s []byte) bool { return bytes.Equal(s, medium) || bytes.Equal(s, high) }
+
+// signInMatters is the fast screen. It must say true for every record
+// SignInSignals would turn into a signal; FuzzSignInScreen holds it to that.
+func (b *Batch) signInMatters(v entra.SignInView) bool {
+	if riskyState(v.RiskState) || riskyLevel(v.RiskLevelDuringSignIn) || riskyLevel(v.RiskLevelAggregated) {
+		return true
+	}
+	code, err := strconv.ParseFloat(string(v.ErrorCode), 64)
+	if len(v.ErrorCode) > 0 && err != nil {
+		return true // odd error code: let the full decoder judge
+	}
+	if int(code) == BlockedByConditionalAccess || slices.Contains(b.opts.FailedSecretCodes, int(code)) {
+		return true
+	}
+	if code == 0 && b.opts.AllowedNetworks != nil {
+		if nets := b.opts.AllowedNetworks(string(v.AppID)); len(nets) > 0 {
+			return !inNetworks(string(v.IPAddress), nets)
+		}
+	}
+	return false
+}
+
+func inNetworks(ip string, nets []netip.Prefix) bool {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, n := range nets {
+		if n.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// SignInSignals turns one decoded sign-in into signals (before batch
+// dedup). It is exported for the differential test of the fast screen.
+func (b *Batch) SignInSignals(si entra.SignIn, src Source) []Signal {
+	p := si.Properties
+	base := Signal{
+		TenantID:           si.Tenant(),
+		AppID:              strings.ToLower(p.AppID),
+		ServicePrincipalID: strings.ToLower(p.ServicePrincipalID),
+		DisplayName:        p.ServicePrincipalName,
+		CredentialType:     p.ClientCredentialType,
+		Thumbprint:         strings.ToUpper(p.ServicePrincipalCredentialThumbprint),
+		DetectionID:        p.ID,
+		IPAddress:          p.IPAddress,
+		Location:           p.Location.String(),
+		ErrorCode:          int(p.Status.ErrorCode),
+		Time:               firstTime(p.CreatedDateTime, si.Time),
+		Activity:           "signin",
+		Source:             src,
+	}
+	if p.ServicePrincipalCredentialKeyID != "" {
+		base.KeyIDs = []string{strings.ToLower(p.ServicePrincipalCredentialKeyID)}
+	}
+	code := int(p.Status.ErrorCode)
+	var out []Signal
+	switch {
+	case code == BlockedByConditionalAccess:
+		s := base
+		s.Kind = BlockedSignIn
+		s.RiskLevel = firstNonEmpty(p.RiskLevelDuringSignIn, p.RiskLevelAggregated)
+		s.RiskState = p.RiskState
+		for _, pol := range p.AppliedConditionalAccessPolicies {
+			if strings.EqualFold(pol.Result, "failure") {
+				s.PolicyIDs = append(s.PolicyIDs, pol.ID)
+			}
+		}
+		out = append(out, s)
+		return out // a refused sign-in is proof of the block, not a new risk
+	case slices.Contains(b.opts.FailedSecretCodes, code):
+		s := base
+		s.Kind = FailedSecretSignIns
+		s.DetectionID = "" // many sign-ins fold into one signal
+		out = append(out, s)
+		return out
+	}
+	if riskyState([]byte(p.RiskState)) || riskyLevel([]byte(p.RiskLevelDuringSignIn)) || riskyLevel([]byte(p.RiskLevelAggregated)) {
+		s := base
+		s.Kind = RiskySignIn
+		s.RiskLevel = firstNonEmpty(p.RiskLevelDuringSignIn, p.RiskLevelAggregated)
+		s.RiskState = p.RiskState
+		s.RiskDetail = p.RiskDetail
+		out = append(out, s)
+		return out
+	}
+	if code == 0 && b.opts.AllowedNetworks != nil {
+		if nets := b.opts.AllowedNetworks(strings.ToLower(p.AppID)); len(nets) > 0 && !inNetworks(p.IPAddress, nets) {
+			s := base
+			s.Kind = RiskySignIn
+			s.RiskEventType = UnexpectedNetwork
+			s.RiskLevel = "medium"
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// RiskEvent examines a ServicePrincipalRiskEvents record.
+func (b *Batch) RiskEvent(rec []byte, src Source) (Outcome, error) {
+	r, err := entra.DecodeRiskEvent(rec)
+	if err != nil {
+		return Skipped, err
+	}
+	p := r.Properties
+	// A detection that was dismissed or remediated is an update that asks
+	// for nothing; acting on it would undo a person's decision.
+	if p.RiskState != "" && p.RiskState != "atRisk" && p.RiskState != "confirmedCompromised" {
+		return Skipped, nil
+	}
+	s := Signal{
+		Kind:               RiskDetection,
+		TenantID:           r.Tenant(),
+		AppID:              strings.ToLower(p.AppID),
+		ServicePrincipalID: strings.ToLower(p.ServicePrincipalID),
+		DisplayName:        p.ServicePrincipalDisplayName,
+		DetectionID:        p.ID,
+		RiskEventType:      p.RiskEventType,
+		RiskLevel:          p.RiskLevel,
+		RiskState:          p.RiskState,
+		RiskDetail:         p.RiskDetail,
+		IPAddress:          p.IPAddress,
+		Location:           p.Location.String(),
+		Activity:           p.Activity,
+		Time:               firstTime(p.ActivityDateTime, r.Time),
+		DetectedTime:       p.DetectedDateTime.Time,
+		Source:             src,
+	}
+	for _, k := range p.KeyIDs {
+		s.KeyIDs = append(s.KeyIDs, strings.ToLower(k))
+	}
+	if p.RiskEventType == "leakedCredentials" {
+		s.Kind = LeakedCredential
+	}
+	b.add(s, dedupKey(s, ""))
+	return Signalled, nil
+}
+
+// RiskyServicePrincipal examines a RiskyServicePrincipals record.
+func (b *Batch) RiskyServicePrincipal(rec []byte, src Source) (Outcome, error) {
+	r, err := entra.DecodeRiskyServicePrincipal(rec)
+	if err != nil {
+		return Skipped, err
+	}
+	p := r.Properties
+	if p.RiskState != "atRisk" && p.RiskState != "confirmedCompromised" {
+		return Skipped, nil
+	}
+	s := Signal{
+		Kind:               RiskyServicePrincipal,
+		TenantID:           r.Tenant(),
+		AppID:              strings.ToLower(p.AppID),
+		ServicePrincipalID: strings.ToLower(p.ID),
+		DisplayName:        p.DisplayName,
+		RiskLevel:          p.RiskLevel,
+		RiskState:          p.RiskState,
+		RiskDetail:         p.RiskDetail,
+		Time:               firstTime(p.RiskLastUpdatedDateTime, r.Time),
+		Source:             src,
+	}
+	// The state change itself identifies the incident: the same service
+	// principal turning atRisk twice is one incident, confirmedCompromised
+	// after atRisk is another.
+	s.DetectionID = "state:" + p.RiskState
+	b.add(s, dedupKey(s, ""))
+	return Signalled, nil
+}
+
+// AuditLog examines an AuditLogs record; only credential management counts.
+func (b *Batch) AuditLog(rec []byte, src Source) (Outcome, error) {
+	a, err := entra.DecodeAuditLog(rec)
+	if err != nil {
+		return Skipped, err
+	}
+	if !a.IsCredentialChange() {
+		return Skipped, nil
+	}
+	s := Signal{
+		Kind:          CredentialChange,
+		TenantID:      a.Tenant(),
+		DetectionID:   a.Properties.ID,
+		RiskEventType: a.Properties.ActivityDisplayName,
+		KeyIDs:        a.ChangedKeyIDs(),
+		Time:          firstTime(a.Properties.ActivityDateTime, a.Time),
+		Activity:      a.Properties.OperationType,
+		Source:        src,
+	}
+	if app := a.Properties.InitiatedBy.App; app != nil {
+		s.RiskDetail = "initiated by app " + app.DisplayName
+	} else if u := a.Properties.InitiatedBy.User; u != nil {
+		s.RiskDetail = "initiated by " + u.UserPrincipalName
+	}
+	for _, t := range a.Properties.TargetResources {
+		switch strings.ToLower(t.Type) {
+		case "application":
+			s.DisplayName = t.DisplayName
+		case "serviceprincipal":
+			s.ServicePrincipalID = strings.ToLower(t.ID)
+			s.DisplayName = t.DisplayName
+		}
+	}
+	b.add(s, dedupKey(s, ""))
+	return Signalled, nil
+}
+
+func firstTime(ts ...entra.Time) time.Time {
+	for _, v := range ts {
+		if !v.IsZero() {
+			return v.Time
+		}
+	}
+	return time.Time{}
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,72 @@
+// Package detect turns decoded Entra records into signals: the typed facts the
+// responder may act on. Detection is a pure function of the records it is
+// given; it reads no clock and calls nothing, so the same batch always gives
+// the same signals, which is what makes replay and dedup trustworthy.
+package detect
+
+import "time"
+
+// Kind names what a signal says. The string values are part of the replay
+// JSON contract: on-call scripts match on them, so they never change.
+type Kind string
+
+const (
+	// LeakedCredential: Identity Protection found one of the app's credentials
+	// in a public place (riskEventType leakedCredentials). Carries keyIds.
+	LeakedCredential Kind = "leakedCredential"
+	// RiskDetection: any other service-principal risk detection.
+	RiskDetection Kind = "riskDetection"
+	// RiskyServicePrincipal: the service principal's aggregate risk state
+	// changed (atRisk, confirmedCompromised, ...).
+	RiskyServicePrincipal Kind = "riskyServicePrincipal"
+	// RiskySignIn: a service-principal sign-in that carries risk.
+	RiskySignIn Kind = "riskySignIn"
+	// BlockedSignIn: a service-principal sign-in refused by Conditional
+	// Access (error 53003): proof that a block policy works.
+	BlockedSignIn Kind = "blockedSignIn"
+	// FailedSecretSignIns: repeated sign-ins with an invalid or expired client
+	// secret: someone is trying a leaked or already revoked secret.
+	FailedSecretSignIns Kind = "failedSecretSignIns"
+	// CredentialChange: an AuditLogs credential-management activity on an
+	// application or service principal (the responder's own removals show up
+	// here too, which later confirms them).
+	CredentialChange Kind = "credentialChange"
+)
+
+// Source is where a signal came from, for the audit trail: enough to find the
+// exact record again in the hub or in a replay file.
+type Source struct {
+	Partition      string    `json:"partition,omitempty"`
+	SequenceNumber int64     `json:"sequenceNumber"`
+	Offset         string    `json:"offset,omitempty"`
+	EnqueuedTime   time.Time `json:"enqueuedTime,omitzero"`
+	Event          int       `json:"event"`  // index of the event in its batch
+	Record         int       `json:"record"` // index of the record in its event
+}
+
+// Signal is one fact worth acting on. The JSON names are a stable contract
+// (spresponder replay --format json prints them; later stages persist them).
+type Signal struct {
+	Kind               Kind      `json:"kind"`
+	TenantID           string    `json:"tenantId"`
+	AppID              string    `json:"appId"`
+	ServicePrincipalID string    `json:"servicePrincipalId"`
+	DisplayName        string    `json:"displayName,omitempty"`
+	KeyIDs             []string  `json:"keyIds"`
+	Thumbprint         string    `json:"thumbprint,omitempty"`
+	CredentialType     string    `json:"credentialType,omitempty"`
+	DetectionID        string    `json:"detectionId"`
+	RiskEventType      string    `json:"riskEventType"`
+	RiskLevel          string    `json:"riskLevel"`
+	RiskState          string    `json:"riskState,omitempty"`
+	RiskDetail         string    `json:"riskDetail,omitempty"`
+	IPAddress          string    `json:"ipAddress,omitempty"`
+	Location           string    `json:"location,omitempty"`
+	ErrorCode          int       `json:"errorCode,omitempty"`
+	PolicyIDs          []string  `json:"policyIds,omitempty"`
+	Count              int       `json:"count,omitempty"` // records folded into this signal
+	Activity           string    `json:"activity,omitempty"`
+	Time               time.Time `json:"time"`                  // the record's own time
+	DetectedTime       time.Time `json:"detectedTime,omitzero"` // when Entra detected it
+	Source             Source    `json:"source"`
+}

@@ -1,0 +1,101 @@
+package entra
+
+import (
+	"bytes"
+
+	"github.com/spresponder/spresponder/internal/jsonscan"
+)
+
+// SignInView is what the fast path reads from a service-principal sign-in:
+// the fields that decide whether the record can matter. Values are slices
+// of the record (no copies); Escaped is set when any of them held a JSON
+// escape, in which case the caller must take the full decoder instead of
+// trusting the raw bytes.
+type SignInView struct {
+	AppID                 []byte
+	ServicePrincipalID    []byte
+	IPAddress             []byte
+	RiskLevelDuringSignIn []byte
+	RiskLevelAggregated   []byte
+	RiskState             []byte
+	ErrorCode             []byte // digits, from a number or a string
+	Escaped               bool
+}
+
+// ScanSignIn reads a SignInView from the properties object at b[props].
+func ScanSignIn(b []byte, props int) (SignInView, error) {
+	var v SignInView
+	str := func(dst *[]byte, i int) (int, error) {
+		if jsonscan.IsNull(b, i) {
+			return i + 4, nil
+		}
+		if b[i] != '"' {
+			return jsonscan.SkipValue(b, i)
+		}
+		end, esc, err := jsonscan.SkipString(b, i)
+		if err != nil {
+			return end, err
+		}
+		*dst = b[i+1 : end-1]
+		v.Escaped = v.Escaped || esc
+		return end, nil
+	}
+	_, err := jsonscan.Object(b, props, func(key []byte, keyEsc bool, i int) (int, error) {
+		if keyEsc {
+			// An escaped key might spell a field we read; let the full
+			// decoder judge.
+			v.Escaped = true
+		}
+		switch string(key) {
+		case "appId":
+			return str(&v.AppID, i)
+		case "servicePrincipalId":
+			return str(&v.ServicePrincipalID, i)
+		case "ipAddress":
+			return str(&v.IPAddress, i)
+		case "riskLevelDuringSignIn":
+			return str(&v.RiskLevelDuringSignIn, i)
+		case "riskLevelAggregated":
+			return str(&v.RiskLevelAggregated, i)
+		case "riskState":
+			return str(&v.RiskState, i)
+		case "status":
+			if b[i] != '{' {
+				return jsonscan.SkipValue(b, i)
+			}
+			return jsonscan.Object(b, i, func(k []byte, _ bool, j int) (int, error) {
+				if string(k) != "errorCode" {
+					return jsonscan.SkipValue(b, j)
+				}
+				if b[j] == '"' {
+					return str(&v.ErrorCode, j)
+				}
+				end, err := jsonscan.SkipValue(b, j)
+				if err == nil && !jsonscan.IsNull(b, j) {
+					v.ErrorCode = b[j:end]
+				}
+				return end, err
+			})
+		default:
+			// encoding/json matches keys without regard to case; a key that
+			// differs from a wanted one only in case must not slip past the
+			// fast path, so hand such records to the full decoder.
+			if foldsToWanted(key) {
+				v.Escaped = true
+			}
+		}
+		return jsonscan.SkipValue(b, i)
+	})
+	return v, err
+}
+
+var wantedKeys = []string{"appId", "servicePrincipalId", "ipAddress", "riskLevelDuringSignIn", "riskLevelAggregated", "riskState", "status"}
+
+func foldsToWanted(key []byte) bool {
+	for _, w := range wantedKeys {
+		if len(w) == len(key) && bytes.EqualFold(key, []byte(w)) {
+			return true
+		}
+	}
+	return false
+}

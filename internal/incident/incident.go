@@ -1,0 +1,309 @@
+// Package incident is the responder's unit of work and of record: one
+// incident per compromised credential set of one service principal, opened by
+// one or more signals and carried through the stages verify, contain, confirm
+// and notify. The ledger stores it; every write to a tenant is recorded on it
+// before and after it happens, so a crash between the two is resolved by
+// re-reading the tenant, never by writing again blindly.
+//
+// The package holds plain data and pure helpers only: no I/O, no clock.
+package incident
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spresponder/spresponder/internal/detect"
+)
+
+// Key identifies an incident. Two signals with the same key are the same
+// incident, whichever instance, batch or replay they arrive through.
+type Key struct {
+	TenantID           string   `json:"tenantId"`
+	ServicePrincipalID string   `json:"servicePrincipalId"`
+	AppID              string   `json:"appId"`
+	KeyIDs             []string `json:"keyIds"`
+	DetectionID        string   `json:"detectionId"`
+}
+
+// KeyOf derives an incident key from a signal. Key ids are sorted and
+// lower-cased, so the order in which Entra lists them does not matter.
+func KeyOf(s detect.Signal) Key {
+	ids := make([]string, 0, len(s.KeyIDs)+1)
+	for _, k := range s.KeyIDs {
+		ids = append(ids, strings.ToLower(k))
+	}
+	if s.Thumbprint != "" && len(ids) == 0 {
+		ids = append(ids, "thumbprint:"+strings.ToUpper(s.Thumbprint))
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	return Key{
+		TenantID:           strings.ToLower(s.TenantID),
+		ServicePrincipalID: strings.ToLower(s.ServicePrincipalID),
+		AppID:              strings.ToLower(s.AppID),
+		KeyIDs:             ids,
+		DetectionID:        s.DetectionID,
+	}
+}
+
+// ID is the deterministic incident id: "inc-" and 24 hex digits of the
+// SHA-256 of the key. It is safe as a blob name, a table key and a file name.
+func (k Key) ID() string {
+	h := sha256.New()
+	for _, part := range []string{k.TenantID, k.ServicePrincipalID, k.AppID, strings.Join(k.KeyIDs, ","), k.DetectionID} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	return "inc-" + hex.EncodeToString(h.Sum(nil))[:24]
+}
+
+// State is where an incident is in its life.
+type State string
+
+const (
+	StateOpen       State = "open"       // claimed, work in progress
+	StateParked     State = "parked"     // a step failed transiently; NextAttempt says when to re-drive
+	StateNeedsHuman State = "needsHuman" // out of retries, unknown outcome, or a decision only a person can take
+	StateDone       State = "done"       // every step finished (done or skipped)
+	StateResolved   State = "resolved"   // closed by a person with a note
+)
+
+// StepName names a stage of the playbook.
+type StepName string
+
+const (
+	StepVerify  StepName = "verify"
+	StepContain StepName = "contain"
+	StepConfirm StepName = "confirm"
+	StepNotify  StepName = "notify"
+)
+
+// StepState is the state of one step or one action.
+type StepState string
+
+const (
+	Pending StepState = "pending"
+	Started StepState = "started" // a write was about to happen; its outcome is unknown until re-read
+	Done    StepState = "done"
+	Failed  StepState = "failed"
+	Skipped StepState = "skipped"
+)
+
+// Step records one stage's outcome.
+type Step struct {
+	Name     StepName  `json:"name"`
+	State    StepState `json:"state"`
+	Reason   string    `json:"reason,omitempty"`
+	Attempts int       `json:"attempts,omitempty"`
+	Started  time.Time `json:"started,omitzero"`
+	Finished time.Time `json:"finished,omitzero"`
+}
+
+// Action is one write to the tenant (or a write that was planned and not
+// made). Before and After are what the tenant showed around the write, in
+// short form (never secret material).
+type Action struct {
+	ID       string    `json:"id"`   // stable within the incident, e.g. "removePassword:application:<keyId>"
+	Kind     string    `json:"kind"` // removePassword, patchKeyCredentials, confirmCompromised, disableServicePrincipal
+	Target   string    `json:"target"`
+	KeyID    string    `json:"keyId,omitempty"`
+	State    StepState `json:"state"`
+	DryRun   bool      `json:"dryRun,omitempty"`
+	Reason   string    `json:"reason,omitempty"`
+	Before   string    `json:"before,omitempty"`
+	After    string    `json:"after,omitempty"`
+	Attempts int       `json:"attempts,omitempty"`
+	Started  time.Time `json:"started,omitzero"`
+	Finished time.Time `json:"finished,omitzero"`
+}
+
+// Credential describes a credential named by the incident, as Graph showed it.
+// Never the secret: Graph does not return it and we never ask.
+type Credential struct {
+	KeyID       string    `json:"keyId"`
+	Type        string    `json:"type"`     // password or certificate
+	Location    string    `json:"location"` // application or servicePrincipal
+	DisplayName string    `json:"displayName,omitempty"`
+	Hint        string    `json:"hint,omitempty"`
+	Thumbprint  string    `json:"thumbprint,omitempty"`
+	Start       time.Time `json:"start,omitzero"`
+	End         time.Time `json:"end,omitzero"`
+	Found       bool      `json:"found"`
+}
+
+// App is what the responder learned about the workload identity.
+type App struct {
+	AppID              string   `json:"appId"`
+	ApplicationID      string   `json:"applicationId,omitempty"` // application object id
+	ServicePrincipalID string   `json:"servicePrincipalId"`
+	DisplayName        string   `json:"displayName,omitempty"`
+	Tags               []string `json:"tags,omitempty"`
+	Protected          bool     `json:"protected,omitempty"`
+	RiskLevel          string   `json:"riskLevel,omitempty"`
+	RiskState          string   `json:"riskState,omitempty"`
+}
+
+// Verification says how far the signal was confirmed against Graph.
+type Verification struct {
+	Verified bool   `json:"verified"`
+	Method   string `json:"method"` // detection, riskyServicePrincipal, credentialOnly
+	Detail   string `json:"detail,omitempty"`
+	Limited  string `json:"limited,omitempty"` // what could not be verified and why (licence, permission)
+}
+
+// Verdict outcomes of the Conditional Access check.
+const (
+	VerdictBlocked        = "blocked"
+	VerdictReportOnly     = "reportOnly"
+	VerdictExcluded       = "excluded"
+	VerdictNoPolicy       = "noPolicy"
+	VerdictCannotEvaluate = "cannotEvaluate"
+)
+
+// PolicyEval is one policy's evaluation for this service principal.
+type PolicyEval struct {
+	ID          string   `json:"id"`
+	DisplayName string   `json:"displayName"`
+	State       string   `json:"state"`
+	Kind        string   `json:"kind"` // risk, location, other
+	Applies     bool     `json:"applies"`
+	Reasons     []string `json:"reasons"`
+}
+
+// Verdict is the Conditional Access verdict for the service principal.
+type Verdict struct {
+	Outcome   string       `json:"outcome"`
+	Summary   string       `json:"summary"`
+	RiskLevel string       `json:"riskLevel,omitempty"`
+	Policies  []PolicyEval `json:"policies,omitempty"`
+	// Proof lists later sign-ins of this service principal that Conditional
+	// Access refused (error 53003): the block seen working.
+	Proof []SignInRef `json:"proof,omitempty"`
+}
+
+// SignInRef points at one sign-in record.
+type SignInRef struct {
+	ID        string    `json:"id"`
+	Time      time.Time `json:"time"`
+	IPAddress string    `json:"ipAddress,omitempty"`
+	Location  string    `json:"location,omitempty"`
+	PolicyIDs []string  `json:"policyIds,omitempty"`
+	ErrorCode int       `json:"errorCode,omitempty"`
+}
+
+// Recipient is one resolved notification recipient and why.
+type Recipient struct {
+	Address string `json:"address"`
+	Name    string `json:"name,omitempty"`
+	Source  string `json:"source"` // applicationOwner, servicePrincipalOwner, override, fallback
+	Reason  string `json:"reason,omitempty"`
+}
+
+// Notification records one delivery on one channel.
+type Notification struct {
+	Channel  string    `json:"channel"` // teams, email, page
+	Target   string    `json:"target"`  // redacted: never a webhook URL
+	State    StepState `json:"state"`
+	Reason   string    `json:"reason,omitempty"`
+	Attempts int       `json:"attempts,omitempty"`
+	At       time.Time `json:"at,omitzero"`
+}
+
+// Event is one line of the append-only audit history.
+type Event struct {
+	At     time.Time `json:"at"`
+	Step   string    `json:"step"`
+	What   string    `json:"what"`
+	Detail string    `json:"detail,omitempty"`
+	Actor  string    `json:"actor,omitempty"` // "responder" or an operator name
+}
+
+// Incident is the whole record.
+type Incident struct {
+	ID           string          `json:"id"`
+	Key          Key             `json:"key"`
+	State        State           `json:"state"`
+	Mode         string          `json:"mode"` // enforce or dry-run, as decided when contain ran
+	Signals      []detect.Signal `json:"signals"`
+	App          App             `json:"app"`
+	Credentials  []Credential    `json:"credentials,omitempty"`
+	Verification Verification    `json:"verification"`
+	Steps        []Step          `json:"steps"`
+	Actions      []Action        `json:"actions,omitempty"`
+	Verdict      *Verdict        `json:"verdict,omitempty"`
+	Recipients   []Recipient     `json:"recipients,omitempty"`
+	Orphaned     bool            `json:"orphaned,omitempty"`
+	Notified     []Notification  `json:"notifications,omitempty"`
+	NotifyOnly   string          `json:"notifyOnly,omitempty"` // why containment was withheld: protected, breaker, kill switch, dry-run, rule
+	Operator     string          `json:"operator,omitempty"`
+	Attempts     int             `json:"attempts,omitempty"`
+	NextAttempt  time.Time       `json:"nextAttempt,omitzero"`
+	History      []Event         `json:"history"`
+	Created      time.Time       `json:"created"`
+	Updated      time.Time       `json:"updated"`
+
+	// ETag is the ledger's concurrency token for the stored version this copy
+	// was read from. It is not part of the stored document.
+	ETag string `json:"-"`
+}
+
+// New opens an incident for a signal. The caller supplies the time.
+func New(s detect.Signal, now time.Time) *Incident {
+	k := KeyOf(s)
+	return &Incident{
+		ID:      k.ID(),
+		Key:     k,
+		State:   StateOpen,
+		Signals: []detect.Signal{s},
+		App:     App{AppID: s.AppID, ServicePrincipalID: s.ServicePrincipalID, DisplayName: s.DisplayName},
+		Steps: []Step{
+			{Name: StepVerify, State: Pending},
+			{Name: StepContain, State: Pending},
+			{Name: StepConfirm, State: Pending},
+			{Name: StepNotify, State: Pending},
+		},
+		History: []Event{{At: now, Step: "claim", What: "opened", Detail: string(s.Kind), Actor: "responder"}},
+		Created: now,
+		Updated: now,
+	}
+}
+
+// Step returns a pointer to the named step, adding it when missing.
+func (in *Incident) Step(name StepName) *Step {
+	for i := range in.Steps {
+		if in.Steps[i].Name == name {
+			return &in.Steps[i]
+		}
+	}
+	in.Steps = append(in.Steps, Step{Name: name, State: Pending})
+	return &in.Steps[len(in.Steps)-1]
+}
+
+// Action returns the action with the given id, or nil.
+func (in *Incident) Action(id string) *Action {
+	for i := range in.Actions {
+		if in.Actions[i].ID == id {
+			return &in.Actions[i]
+		}
+	}
+	return nil
+}
+
+// Record appends a line to the audit history.
+func (in *Incident) Record(at time.Time, step, what, detail string) {
+	in.History = append(in.History, Event{At: at, Step: step, What: what, Detail: detail, Actor: "responder"})
+	in.Updated = at
+}
+
+// Notification returns the delivery record for a channel and target, or nil.
+func (in *Incident) Notification(channel, target string) *Notification {
+	for i := range in.Notified {
+		if in.Notified[i].Channel == channel && in.Notified[i].Target == target {
+			return &in.Notified[i]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,250 @@
+// Package server is the Functions custom handler's HTTP edge. The host
+// starts the binary, waits until GET / answers on
+// 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT, then POSTs each invocation to
+// /<FunctionName>. The server decodes the invocation, hands its events to
+// the pipeline, and answers {"Outputs":{},"Logs":[...],"ReturnValue":null}
+// as application/json. It answers non-2xx only when the batch must be
+// retried: when something received could not be made durable. The host
+// checkpoints the batch after its retries whatever the answer, so anything
+// the handler answers 2xx for must already be safe.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/spresponder/spresponder/internal/detect"
+	"github.com/spresponder/spresponder/internal/intake"
+	"github.com/spresponder/spresponder/internal/invocation"
+)
+
+// Function names: the folder names under functions/ (the host routes
+// POST /<folder>). TestFunctionsHaveRoutes checks both sides.
+const (
+	EntraLogs = "EntraLogs"
+	Health    = "Health"
+)
+
+// EventsBinding is the trigger's name in functions/EntraLogs/function.json.
+const EventsBinding = "events"
+
+// MaxInvocationBytes bounds one request body. A batch of 100 events of up
+// to 1 MB each, escaped twice, stays well under it; the bound only stops a
+// runaway body from exhausting memory.
+const MaxInvocationBytes = 512 << 20
+
+// Responder takes the signals of a batch into the response pipeline. It
+// must return only once they are durable (claimed); an error fails the
+// invocation so the host retries it.
+type Responder interface {
+	Respond(ctx context.Context, sigs []detect.Signal, log *zap.Logger) error
+}
+
+// Processor turns events into signals (intake + detect).
+type Processor interface {
+	Process(ctx context.Context, events []invocation.Event) (intake.Result, error)
+}
+
+// Server is the handler's HTTP server.
+type Server struct {
+	proc    Processor
+	resp    Responder
+	log     *zap.Logger
+	timeout time.Duration
+	started time.Time
+
+	invocations atomic.Int64
+	failures    atomic.Int64
+	lastBatch   atomic.Int64 // unix nanoseconds
+}
+
+// New builds the server. resp may be nil: then signals are only logged
+// (intake-only deployments and tests).
+func New(proc Processor, resp Responder, log *zap.Logger) *Server {
+	return &Server{proc: proc, resp: resp, log: log, timeout: 9 * time.Minute, started: time.Now()}
+}
+
+// Handler returns the routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		// The host's readiness probe: any answer counts.
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"status":"ready"}`)
+	})
+	mux.HandleFunc("POST /"+EntraLogs, s.entraLogs)
+	mux.HandleFunc("POST /"+Health, s.health)
+	return mux
+}
+
+// Routes lists the function names the server routes, for the contract test.
+func Routes() []string { return []string{EntraLogs, Health} }
+
+func (s *Server) entraLogs(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	s.invocations.Add(1)
+	invID := r.Header.Get("X-Azure-Functions-InvocationId")
+	log := s.log.With(zap.String("invocation_id", invID), zap.String("function", EntraLogs))
+	// The host never cancels the request and waits up to functionTimeout + 1
+	// minute, so the handler keeps its own deadline.
+	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
+	defer cancel()
+
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxInvocationBytes))
+	if err != nil {
+		log.Error("read invocation", zap.Error(err))
+		writeJSON(w, http.StatusBadRequest, failure("read invocation: "+err.Error()))
+		return
+	}
+	req, err := invocation.Decode(body, EventsBinding)
+	if err != nil {
+		// The envelope itself is broken: nothing in it can be delimited. A
+		// retry cannot fix it, so answer 2xx (the host would checkpoint
+		// anyway) but keep the whole body in quarantine first.
+		log.Error("invocation envelope malformed", zap.Error(err), zap.Int("bytes", len(body)))
+		if qerr := s.keepEnvelope(ctx, body, err); qerr != nil {
+			log.Error("quarantine malformed invocation", zap.Error(qerr))
+			writeJSON(w, http.StatusInternalServerError, failure("invocation malformed and could not be kept: "+qerr.Error()))
+			return
+		}
+		resp := invocation.NewResponse()
+		resp.Logs = append(resp.Logs, "invocation envelope malformed and quarantined: "+err.Error())
+		writeJSON(w, http.StatusOK, resp)
+		return
+	}
+	first, last := req.SequenceRange()
+	log = log.With(zap.String("partition", req.Partition.PartitionID), zap.Int64("sequence_first", first), zap.Int64("sequence_last", last))
+	if req.MetadataErr != nil {
+		log.Warn("invocation metadata incomplete: positions may be missing", zap.Error(req.MetadataErr))
+	}
+	if req.Retry != nil && req.Retry.RetryCount > 0 {
+		log.Info("host retry", zap.Int("retry_count", req.Retry.RetryCount), zap.Int("max_retry_count", req.Retry.MaxRetryCount))
+	}
+	res, err := s.proc.Process(ctx, req.Events)
+	if err != nil {
+		log.Error("batch not durable: asking the host to retry", zap.Error(err))
+		s.failures.Add(1)
+		writeJSON(w, http.StatusInternalServerError, failure(err.Error()))
+		return
+	}
+	s.lastBatch.Store(time.Now().UnixNano())
+	for _, sig := range res.Signals {
+		log.Info("signal", zap.String("kind", string(sig.Kind)), zap.String("tenant_id", sig.TenantID),
+			zap.String("app_id", sig.AppID), zap.String("sp_id", sig.ServicePrincipalID),
+			zap.Strings("key_ids", sig.KeyIDs), zap.String("detection_id", sig.DetectionID),
+			zap.String("risk_level", sig.RiskLevel), zap.Int64("sequence_number", sig.Source.SequenceNumber), zap.Int("record", sig.Source.Record))
+	}
+	if s.resp != nil && len(res.Signals) > 0 {
+		if err := s.resp.Respond(ctx, res.Signals, log); err != nil {
+			log.Error("signals not claimed: asking the host to retry", zap.Error(err))
+			s.failures.Add(1)
+			writeJSON(w, http.StatusInternalServerError, failure(err.Error()))
+			return
+		}
+	}
+	st := res.Stats
+	log.Info("batch done", zap.Int("events", st.Events), zap.Int("records", st.Records), zap.Int("signals", st.Signals),
+		zap.Int("skipped", st.Skipped), zap.Int("quarantined", st.Quarantined), zap.Duration("took", time.Since(start)))
+	resp := invocation.NewResponse()
+	resp.Logs = append(resp.Logs, fmt.Sprintf("partition %s seq %d..%d: %s", req.Partition.PartitionID, first, last, st.Summary()))
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// envelopeKeeper is implemented by processors that can keep a whole
+// malformed invocation.
+type envelopeKeeper interface {
+	KeepInvocation(ctx context.Context, body []byte, cause error) error
+}
+
+func (s *Server) keepEnvelope(ctx context.Context, body []byte, cause error) error {
+	k, ok := s.proc.(envelopeKeeper)
+	if !ok {
+		return errors.New("no quarantine for whole invocations")
+	}
+	return k.KeepInvocation(ctx, body, cause)
+}
+
+func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
+	// The HTTP output binding "res" carries the answer to the caller.
+	h := map[string]any{
+		"status":      "ok",
+		"uptime":      time.Since(s.started).Round(time.Second).String(),
+		"invocations": s.invocations.Load(),
+		"failures":    s.failures.Load(),
+	}
+	if t := s.lastBatch.Load(); t != 0 {
+		h["lastBatch"] = time.Unix(0, t).UTC().Format(time.RFC3339)
+	}
+	body, _ := json.Marshal(h)
+	resp := invocation.NewResponse()
+	resp.Outputs["res"] = map[string]any{"statusCode": "200", "body": string(body), "headers": map[string]string{"Content-Type": "application/json"}}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func failure(msg string) *invocation.Response {
+	r := invocation.NewResponse()
+	r.Logs = append(r.Logs, msg)
+	return r
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		b = []byte(`{"Outputs":{},"Logs":["encode response failed"],"ReturnValue":null}`)
+		status = http.StatusInternalServerError
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// Listen opens the loopback listener. The host always dials 127.0.0.1.
+func Listen(port int) (net.Listener, error) {
+	if port <= 0 {
+		return nil, errors.New("no port: FUNCTIONS_CUSTOMHANDLER_PORT is unset (the Functions host sets it); pass --port to run by hand")
+	}
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		return nil, fmt.Errorf("listen on 127.0.0.1:%d: %w", port, err)
+	}
+	return ln, nil
+}
+
+// Serve serves on ln until ctx is cancelled, then shuts down gracefully,
+// letting invocations in flight finish within grace.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		// A 100-event batch can be a few hundred MB on a slow loopback
+		// moment; these bound a stuck peer, not normal work.
+		ReadTimeout:  2 * time.Minute,
+		WriteTimeout: 11 * time.Minute,
+		IdleTimeout:  5 * time.Minute,
+		ErrorLog:     zap.NewStdLog(s.log),
+		BaseContext:  func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down: waiting for invocations in flight", zap.Duration("grace", grace))
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
