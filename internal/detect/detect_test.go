@@ -1,0 +1,113 @@
+package detect
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/spresponder/spresponder/internal/entra"
+	"github.com/spresponder/spresponder/internal/jsonscan"
+)
+
+func records(t testing.TB, file string) [][]byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "entra", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env struct{ Records []json.RawMessage }
+	if err := json.Unmarshal(b, &env); err != nil {
+		t.Fatal(err)
+	}
+	out := make([][]byte, len(env.Records))
+	for i, r := range env.Records {
+		out[i] = r
+	}
+	return out
+}
+
+// FuzzSignInScreen holds the fast screen to the full decoder: whenever the
+// full decoder would make a signal of a sign-in, the screen must let the
+// record through. A screen that lets too much through only costs time; one
+// that lets too little through would lose a risky sign-in, so only that
+// direction fails.
+func FuzzSignInScreen(f *testing.F) {
+	for _, r := range records(f, "sample-ServicePrincipalSignInLogs.json") {
+		f.Add(r)
+	}
+	f.Add([]byte(`{"category":"ServicePrincipalSignInLogs","properties":{"riskState":"atRisk","status":{"errorCode":"0"}}}`))
+	f.Add([]byte(`{"category":"ServicePrincipalSignInLogs","properties":{"RiskState":"atRisk"}}`))
+	f.Add([]byte(`{"category":"ServicePrincipalSignInLogs","properties":{"ris\u006bState":"atRisk"}}`))
+	f.Add([]byte(`{"category":"ServicePrincipalSignInLogs","properties":{"status":{"errorCode":53003.0}}}`))
+	f.Fuzz(func(t *testing.T, rec []byte) {
+		sc, err := entra.ScanRecord(rec, jsonscan.SkipWS(rec, 0))
+		if err != nil || sc.Properties < 0 {
+			return
+		}
+		b := NewBatch(Options{})
+		v, err := entra.ScanSignIn(rec, sc.Properties)
+		if err != nil {
+			return
+		}
+		full, err := entra.DecodeSignIn(rec[:sc.End])
+		if err != nil {
+			return
+		}
+		if sigs := b.SignInSignals(full, Source{}); len(sigs) > 0 && !v.Escaped && !b.signInMatters(v) {
+			t.Fatalf("fast screen dropped a record the full decoder signals as %s: %s", sigs[0].Kind, rec)
+		}
+	})
+}
+
+// FuzzRecordDecoders feeds arbitrary records to every typed decoder and to
+// the batch: errors are fine, panics are not.
+func FuzzRecordDecoders(f *testing.F) {
+	for _, file := range []string{"sample-ServicePrincipalSignInLogs.json", "sample-ServicePrincipalRiskEvents.json", "sample-RiskyServicePrincipals.json", "sample-AuditLogs.json", "sample-SignInLogs.json"} {
+		for _, r := range records(f, file) {
+			f.Add(r)
+		}
+	}
+	f.Fuzz(func(t *testing.T, rec []byte) {
+		b := NewBatch(Options{})
+		sc, err := entra.ScanRecord(rec, jsonscan.SkipWS(rec, 0))
+		if err != nil {
+			return
+		}
+		rec = rec[:sc.End]
+		if sc.Properties >= 0 {
+			_, _ = b.SignIn(rec, sc.Properties, Source{})
+		}
+		_, _ = b.RiskEvent(rec, Source{})
+		_, _ = b.RiskyServicePrincipal(rec, Source{})
+		_, _ = b.AuditLog(rec, Source{})
+		for _, s := range b.Signals() {
+			if s.Count < 1 {
+				t.Fatalf("signal with count %d", s.Count)
+			}
+		}
+	})
+}
+
+func TestAuditCredentialChange(t *testing.T) {
+	rec := []byte(`{"time":"2025-03-04T10:20:00Z","category":"AuditLogs","tenantId":"t","level":"Informational","properties":{
+	 "id":"Directory_1","activityDisplayName":"Update application – Certificates and secrets management ","operationType":"Update",
+	 "initiatedBy":{"app":{"displayName":"spresponder"}},
+	 "targetResources":[{"id":"acc848e9-e8ec-4feb-a521-8d58b5482e09","displayName":"Terraform-Datadog-CLI","type":"Application",
+	   "modifiedProperties":[{"displayName":"KeyDescription","oldValue":"[\"[KeyIdentifier=DBCD79C0-c3ea-46b9-9604-ff40d43b8618,KeyType=Password,KeyUsage=Verify,DisplayName=ci-secret]\"]","newValue":"[]"}]}]}}`)
+	b := NewBatch(Options{})
+	if _, err := b.AuditLog(rec, Source{}); err != nil {
+		t.Fatal(err)
+	}
+	s := b.Signals()
+	if len(s) != 1 || s[0].Kind != CredentialChange || len(s[0].KeyIDs) != 1 || s[0].KeyIDs[0] != "dbcd79c0-c3ea-46b9-9604-ff40d43b8618" || s[0].RiskDetail != "initiated by app spresponder" {
+		t.Fatalf("signals = %+v", s)
+	}
+	// The sample audit record (a device update) is not credential management.
+	b = NewBatch(Options{})
+	for _, r := range records(t, "sample-AuditLogs.json") {
+		if out, err := b.AuditLog(r, Source{}); err != nil || out != Skipped {
+			t.Fatalf("sample audit record: %v %v", out, err)
+		}
+	}
+}
