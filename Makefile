@@ -1,0 +1,59 @@
+# spresponder: the commands a newcomer needs are `make demo` and `make test`.
+SHELL := /bin/bash
+GO ?= go
+FUZZTIME ?= 3s
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X github.com/spresponder/spresponder/internal/app.Version=$(VERSION)
+
+# Every fuzz target, as package:Function. `make fuzz` runs each for FUZZTIME.
+FUZZ_TARGETS := \
+	./internal/invocation:FuzzDecode \
+	./internal/jsonscan:FuzzUnescape \
+	./internal/jsonscan:FuzzSkipValue \
+	./internal/detect:FuzzSignInScreen \
+	./internal/detect:FuzzRecordDecoders
+
+.PHONY: all build test vet unit fuzz fuzz-short bench demo package lint clean
+
+all: build
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/spresponder .
+
+# test: vet, the unit and integration tests with the race detector, and a
+# short run of every fuzz target. Installs nothing that needs root.
+test: vet unit fuzz-short
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg > /tmp/spresponder-fuzz.log 2>&1 || { cat /tmp/spresponder-fuzz.log; exit 1; }; \
+	done
+
+bench:
+	scripts/bench.sh
+
+demo: build
+	@bin/spresponder replay --file testdata/demo/batch.ndjson
+
+package:
+	mkdir -p dist
+	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/spresponder .
+	$(GO) run ./tools/package -bin dist/spresponder -o dist/spresponder.zip
+
+lint:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+clean:
+	rm -rf bin dist

@@ -1,0 +1,89 @@
+package config
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the settings table in README.md")
+
+func env(vars map[string]string) (Getenv, Environ) {
+	return func(k string) (string, bool) { v, ok := vars[k]; return v, ok },
+		func() []string {
+			var l []string
+			for k, v := range vars {
+				l = append(l, k+"="+v)
+			}
+			return l
+		}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(env(map[string]string{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Enforce || c.KillSwitch || c.MaxEventBytes != 2<<20 || c.FailedSecretThreshold != 3 || len(c.FailedSecretCodes) != 2 || c.StateDir != ".spresponder" {
+		t.Errorf("defaults = %+v", c)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	_, err := Load(env(map[string]string{
+		"SPRESPONDER_MODE": "yolo", "SPRESPONDER_KILL_SWITCH": "maybe", "SPRESPONDER_TENANTS": "contoso",
+		"SPRESPONDER_MAX_EVENT_BYTES": "-1", "SPRESPONDER_NOPE": "1", "FUNCTIONS_CUSTOMHANDLER_PORT": "http",
+	}))
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{"SPRESPONDER_MODE=\"yolo\"", "SPRESPONDER_KILL_SWITCH", "\"contoso\" is not a tenant id", "SPRESPONDER_MAX_EVENT_BYTES", "SPRESPONDER_NOPE: unknown setting", "FUNCTIONS_CUSTOMHANDLER_PORT"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+}
+
+func TestEnforceNeedsTenants(t *testing.T) {
+	if _, err := Load(env(map[string]string{"SPRESPONDER_MODE": "enforce"})); err == nil {
+		t.Fatal("enforce without tenants accepted")
+	}
+	c, err := Load(env(map[string]string{"SPRESPONDER_MODE": "enforce", "SPRESPONDER_TENANTS": "4BBB79F7-5724-4c9e-95f3-de075f6ec090"}))
+	if err != nil || !c.Enforce || c.Tenants[0] != "4bbb79f7-5724-4c9e-95f3-de075f6ec090" {
+		t.Fatalf("%+v %v", c, err)
+	}
+}
+
+// TestREADMEListsEverySetting keeps the README's settings table generated
+// from Settings (go test ./internal/config -update rewrites it).
+func TestREADMEListsEverySetting(t *testing.T) {
+	path := filepath.Join("..", "..", "README.md")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const begin, end = "<!-- settings:begin -->\n", "<!-- settings:end -->"
+	s := string(b)
+	i, j := strings.Index(s, begin), strings.Index(s, end)
+	if i < 0 || j < i {
+		t.Fatal("README.md lacks the settings markers")
+	}
+	var tbl strings.Builder
+	tbl.WriteString("| setting | default | meaning |\n|---|---|---|\n")
+	for _, st := range Settings {
+		tbl.WriteString("| `" + st.Name + "` | " + st.Default + " | " + st.Meaning + " |\n")
+	}
+	want := s[:i+len(begin)] + tbl.String() + s[j:]
+	if want == s {
+		return
+	}
+	if *update {
+		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Error("README.md settings table is out of date: run go test ./internal/config -update")
+}
