@@ -1,0 +1,54 @@
+// Package notify tells people about an incident: the app's owners (by Teams
+// and email), the security team (always copied), and on-call (a pager
+// webhook) when something needs a human.
+//
+// # Model
+//
+// Notification is the last stage of the playbook and the only one whose
+// audience is a person who is not a security specialist. It runs after
+// contain and confirm, under its own deadline, so containment never waits on
+// a slow webhook or mailbox. It works in four steps, each a small piece of
+// this package:
+//
+//  1. Resolve recipients (Resolve): application owners, then
+//     service-principal owners, then a per-app override (configuration, or
+//     the service principal tag "spresponder:notify=<address>"), then the
+//     configured security fallback. Owners who cannot receive mail (service
+//     principals, groups, users without a mailbox) are kept on the incident
+//     as recipients without an address, with the reason, so the card can
+//     say who could not be told. An app without any reachable owner is
+//     marked Orphaned. Addresses are de-duplicated case-insensitively; the
+//     first (most specific) reason wins.
+//  2. Render (BuildReport, RenderCard, RenderEmail): one pure function of
+//     the incident builds a Report, the plain-language story (what was
+//     detected, which credential, where it was used from, what the
+//     responder did and did not do and why, the Conditional Access verdict,
+//     the owner's next steps, how on-call inspects or replays it). The Teams
+//     card and the email are two layouts of that one Report, so they never
+//     disagree. The card is trimmed (fewer lines, with an "N more" line) to
+//     stay under the Workflows size limit; it is never cut mid-structure.
+//  3. Deliver (Notifier): each Channel (teams, email, pager subpackages)
+//     lists its targets for the incident; for every target not already
+//     recorded as sent on the incident, the Notifier sends with retry and
+//     backoff, honouring Retry-After, within the notify deadline.
+//  4. Record: each target's outcome is appended to Incident.Notified (sent or
+//     failed, reason, attempts, time) and the notify step is updated. The
+//     incident record is the dedup log: a replayed or redelivered incident
+//     whose target is already recorded as sent is not notified again.
+//     Persisting the incident is the caller's job (the ledger).
+//
+// # Outside systems
+//
+// The directory and the mailbox are reached through two small interfaces
+// declared here, Owners and Mailer; the Graph adapter satisfies them. Teams
+// and the pager are plain HTTPS webhooks posted with PostJSON.
+//
+// # Secrets
+//
+// Webhook URLs are secrets (a Workflows URL carries its signature in the
+// query string, sig=...). They are never logged, never stored on the
+// incident (targets are names such as "webhook:default"), and removed from
+// every error by Redactor before the error leaves this package. The
+// notifytest package has AssertNoSecrets, which the tests here and in other
+// packages use to prove it.
+package notify
