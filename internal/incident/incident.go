@@ -239,11 +239,17 @@ type Incident struct {
 	Notified     []Notification  `json:"notifications,omitempty"`
 	NotifyOnly   string          `json:"notifyOnly,omitempty"` // why containment was withheld: protected, breaker, kill switch, dry-run, rule
 	Operator     string          `json:"operator,omitempty"`
-	Attempts     int             `json:"attempts,omitempty"`
-	NextAttempt  time.Time       `json:"nextAttempt,omitzero"`
-	History      []Event         `json:"history"`
-	Created      time.Time       `json:"created"`
-	Updated      time.Time       `json:"updated"`
+	// Owner and LeaseUntil say which responder instance is working on the
+	// incident. Only the holder of an unexpired lease runs its stages, so
+	// two instances that receive the same signal make one set of writes;
+	// a lease left by a process that died expires and the timer re-drives.
+	Owner       string    `json:"owner,omitempty"`
+	LeaseUntil  time.Time `json:"leaseUntil,omitzero"`
+	Attempts    int       `json:"attempts,omitempty"`
+	NextAttempt time.Time `json:"nextAttempt,omitzero"`
+	History     []Event   `json:"history"`
+	Created     time.Time `json:"created"`
+	Updated     time.Time `json:"updated"`
 
 	// ETag is the ledger's concurrency token for the stored version this copy
 	// was read from. It is not part of the stored document.

@@ -1,0 +1,164 @@
+// Package directory holds the shapes the responder reads from Microsoft
+// Entra (applications, service principals, their credentials, risk state,
+// Conditional Access policies) in plain Go types, and the one
+// classification of failures every caller uses. The Graph adapter
+// (internal/graph, the only package that imports msgraph-sdk-go) fills
+// these types; the playbook, the policy check and the notifier consume them
+// through small interfaces of their own. Keeping the types here lets those
+// packages build and test in seconds without the SDK.
+package directory
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// PasswordCredential is a client secret as Graph lists it: never the
+// secret itself (Graph returns it only once, at creation).
+type PasswordCredential struct {
+	KeyID       string
+	DisplayName string
+	Hint        string
+	Start, End  time.Time
+}
+
+// KeyCredential is a certificate. Key is the public certificate, present
+// only when Graph was asked for it on a single object; it must be sent back
+// with every certificate kept in a PATCH of keyCredentials.
+type KeyCredential struct {
+	KeyID               string
+	DisplayName         string
+	CustomKeyIdentifier string // the thumbprint, hex, upper case
+	Type                string // AsymmetricX509Cert, X509CertAndPassword
+	Usage               string // Verify, Sign
+	Key                 []byte
+	Start, End          time.Time
+}
+
+// Object is an application or a service principal with its credentials.
+type Object struct {
+	Kind           ObjectKind
+	ID             string // object id
+	AppID          string
+	DisplayName    string
+	AccountEnabled *bool // service principals only
+	Tags           []string
+	Passwords      []PasswordCredential
+	Keys           []KeyCredential
+}
+
+// ObjectKind says which kind of object holds a credential.
+type ObjectKind string
+
+const (
+	Application      ObjectKind = "application"
+	ServicePrincipal ObjectKind = "servicePrincipal"
+)
+
+// Password returns the password credential with keyID, if present.
+func (o *Object) Password(keyID string) (PasswordCredential, bool) {
+	for _, p := range o.Passwords {
+		if equalID(p.KeyID, keyID) {
+			return p, true
+		}
+	}
+	return PasswordCredential{}, false
+}
+
+// Key returns the key credential with keyID or, when thumbprint is set, the
+// one whose customKeyIdentifier is that thumbprint.
+func (o *Object) Key(keyID, thumbprint string) (KeyCredential, bool) {
+	for _, k := range o.Keys {
+		if keyID != "" && equalID(k.KeyID, keyID) {
+			return k, true
+		}
+		if thumbprint != "" && equalID(k.CustomKeyIdentifier, thumbprint) {
+			return k, true
+		}
+	}
+	return KeyCredential{}, false
+}
+
+func equalID(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// Detection is a servicePrincipalRiskDetection.
+type Detection struct {
+	ID                 string
+	RiskEventType      string
+	RiskLevel          string
+	RiskState          string
+	RiskDetail         string
+	ServicePrincipalID string
+	AppID              string
+	KeyIDs             []string
+	Detected           time.Time
+}
+
+// RiskyServicePrincipal is a service principal's aggregate risk.
+type RiskyServicePrincipal struct {
+	ID         string // service principal object id
+	AppID      string
+	RiskLevel  string
+	RiskState  string
+	RiskDetail string
+}
+
+// Owner is a directory object that owns an application or service
+// principal.
+type Owner struct {
+	ID                string
+	Type              string // user, servicePrincipal, group
+	DisplayName       string
+	Mail              string
+	UserPrincipalName string
+}
+
+// Failure classes. The Graph adapter maps every error to one of these
+// once; callers decide with errors.Is and errors.As.
+var (
+	// ErrNotFound: the object (or the key on it) does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrForbidden: the responder lacks a permission.
+	ErrForbidden = errors.New("forbidden")
+	// ErrLicence: the tenant lacks the licence the API needs (Workload
+	// Identities Premium for the risk APIs).
+	ErrLicence = errors.New("licence missing")
+	// ErrTransient: worth retrying (5xx, timeouts, dropped connections).
+	ErrTransient = errors.New("transient failure")
+	// ErrRejected: Graph refused the request as invalid; retrying the same
+	// request will not help.
+	ErrRejected = errors.New("request rejected")
+)
+
+// ThrottledError is a 429 (or 503 with Retry-After): wait, then retry.
+type ThrottledError struct {
+	RetryAfter time.Duration
+}
+
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("throttled: retry after %s", e.RetryAfter)
+}
+
+// Is makes a throttled error count as transient.
+func (e *ThrottledError) Is(target error) bool { return target == ErrTransient }
+
+// Retryable reports whether err is worth another attempt.
+func Retryable(err error) bool { return errors.Is(err, ErrTransient) }

@@ -1,0 +1,122 @@
+package graph
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+
+	"github.com/microsoftgraph/msgraph-sdk-go/identity"
+	"github.com/microsoftgraph/msgraph-sdk-go/models"
+
+	"github.com/spresponder/spresponder/internal/capolicy"
+)
+
+// ConditionalAccessPolicies lists every Conditional Access policy,
+// following @odata.nextLink.
+func (c *Client) ConditionalAccessPolicies(ctx context.Context) ([]capolicy.Policy, error) {
+	var out []capolicy.Policy
+	err := c.call(ctx, "list conditional access policies", func(ctx context.Context) error {
+		b := identity.NewIdentityRequestBuilderInternal(c.params(), c.adapter).ConditionalAccess().Policies()
+		resp, err := b.Get(ctx, &identity.ConditionalAccessPoliciesRequestBuilderGetRequestConfiguration{Headers: preferEnums()})
+		for err == nil {
+			for _, p := range resp.GetValue() {
+				out = append(out, policyOf(p))
+			}
+			next := resp.GetOdataNextLink()
+			if next == nil || *next == "" {
+				return nil
+			}
+			resp, err = b.WithUrl(*next).Get(ctx, &identity.ConditionalAccessPoliciesRequestBuilderGetRequestConfiguration{Headers: preferEnums()})
+		}
+		return err
+	})
+	return out, err
+}
+
+func policyOf(p models.ConditionalAccessPolicyable) capolicy.Policy {
+	out := capolicy.Policy{ID: deref(p.GetId()), DisplayName: deref(p.GetDisplayName())}
+	if s := p.GetState(); s != nil {
+		out.State = s.String()
+	}
+	if c := p.GetConditions(); c != nil {
+		for _, l := range c.GetServicePrincipalRiskLevels() {
+			out.Conditions.ServicePrincipalRiskLevels = append(out.Conditions.ServicePrincipalRiskLevels, l.String())
+		}
+		if a := c.GetApplications(); a != nil {
+			out.Conditions.Applications = capolicy.Applications{IncludeApplications: a.GetIncludeApplications(), ExcludeApplications: a.GetExcludeApplications()}
+		}
+		if ca := c.GetClientApplications(); ca != nil {
+			cl := &capolicy.ClientApplications{IncludeServicePrincipals: ca.GetIncludeServicePrincipals(), ExcludeServicePrincipals: ca.GetExcludeServicePrincipals()}
+			if f := ca.GetServicePrincipalFilter(); f != nil {
+				cl.ServicePrincipalFilter = &capolicy.Filter{Rule: deref(f.GetRule())}
+				if m := f.GetMode(); m != nil {
+					cl.ServicePrincipalFilter.Mode = m.String()
+				}
+			}
+			out.Conditions.ClientApplications = cl
+		}
+		if l := c.GetLocations(); l != nil {
+			out.Conditions.Locations = &capolicy.Locations{IncludeLocations: l.GetIncludeLocations(), ExcludeLocations: l.GetExcludeLocations()}
+		}
+		if u := c.GetUsers(); u != nil {
+			out.Conditions.Users = &capolicy.Users{
+				IncludeUsers: u.GetIncludeUsers(), ExcludeUsers: u.GetExcludeUsers(), IncludeGroups: u.GetIncludeGroups(),
+				ExcludeGroups: u.GetExcludeGroups(), IncludeRoles: u.GetIncludeRoles(), ExcludeRoles: u.GetExcludeRoles(),
+			}
+		}
+	}
+	if g := p.GetGrantControls(); g != nil {
+		gc := &capolicy.GrantControls{Operator: deref(g.GetOperator())}
+		for _, b := range g.GetBuiltInControls() {
+			gc.BuiltInControls = append(gc.BuiltInControls, b.String())
+		}
+		out.GrantControls = gc
+	}
+	return out
+}
+
+// NamedLocations lists the named locations (IP ranges and countries).
+func (c *Client) NamedLocations(ctx context.Context) ([]capolicy.NamedLocation, error) {
+	var out []capolicy.NamedLocation
+	err := c.call(ctx, "list named locations", func(ctx context.Context) error {
+		b := identity.NewIdentityRequestBuilderInternal(c.params(), c.adapter).ConditionalAccess().NamedLocations()
+		resp, err := b.Get(ctx, nil)
+		for err == nil {
+			for _, l := range resp.GetValue() {
+				out = append(out, locationOf(l))
+			}
+			next := resp.GetOdataNextLink()
+			if next == nil || *next == "" {
+				return nil
+			}
+			resp, err = b.WithUrl(*next).Get(ctx, nil)
+		}
+		return err
+	})
+	return out, err
+}
+
+func locationOf(l models.NamedLocationable) capolicy.NamedLocation {
+	out := capolicy.NamedLocation{ID: deref(l.GetId()), DisplayName: deref(l.GetDisplayName())}
+	switch v := l.(type) {
+	case models.IpNamedLocationable:
+		out.Type = capolicy.LocationIP
+		out.IsTrusted = deref(v.GetIsTrusted())
+		for _, r := range v.GetIpRanges() {
+			var cidr string
+			switch rr := r.(type) {
+			case models.IPv4CidrRangeable:
+				cidr = deref(rr.GetCidrAddress())
+			case models.IPv6CidrRangeable:
+				cidr = deref(rr.GetCidrAddress())
+			}
+			if p, err := netip.ParsePrefix(strings.TrimSpace(cidr)); err == nil {
+				out.IPRanges = append(out.IPRanges, p.Masked())
+			}
+		}
+	case models.CountryNamedLocationable:
+		out.Type = capolicy.LocationCountry
+		out.Countries = v.GetCountriesAndRegions()
+	}
+	return out
+}

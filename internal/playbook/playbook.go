@@ -1,0 +1,403 @@
+// Package playbook is the responder's response to a signal: claim an
+// incident, verify the signal against Graph, contain it (remove exactly the
+// compromised credential, and where the rule says so confirm the service
+// principal compromised or disable it), confirm that Conditional Access
+// blocks the service principal, and notify the owners.
+//
+// The model: an Incident (internal/incident) carried through explicit
+// stages. Every state change goes to the Store before the next step, and
+// every write to the tenant is recorded twice: as started before the call,
+// and done (or failed) after it. A write left "started" by a process that
+// died is resolved by re-reading the tenant, never by writing again
+// blindly. Only the holder of the incident's lease runs its stages, so the
+// same signal arriving at two instances makes one set of writes.
+//
+// Safety comes before speed, in this order: tenant allow-list (intake),
+// verify against Graph (a forged, dismissed or mismatched detection gets no
+// write), exact keyId match (never a display name; ambiguity refuses),
+// protected apps and the kill switch (notify only), dry-run (global and per
+// rule), and the blast-radius breaker.
+//
+// Speed: the reads verify needs (detection, risky service principal,
+// application, service principal, Conditional Access policies) go out in
+// parallel, so the critical path is one round trip to verify, one to remove
+// the credentials (in parallel when several), and one more only when a
+// location policy needs its named locations.
+package playbook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/spresponder/spresponder/internal/breaker"
+	"github.com/spresponder/spresponder/internal/capolicy"
+	"github.com/spresponder/spresponder/internal/detect"
+	"github.com/spresponder/spresponder/internal/directory"
+	"github.com/spresponder/spresponder/internal/incident"
+)
+
+// Directory is what the playbook reads from and writes to the tenant.
+// internal/graph implements it with msgraph-sdk-go; errors are classified
+// with the directory package's sentinels.
+type Directory interface {
+	Detection(ctx context.Context, id string) (directory.Detection, error)
+	RiskyServicePrincipal(ctx context.Context, spID string) (directory.RiskyServicePrincipal, error)
+	Application(ctx context.Context, appID string) (directory.Object, error)
+	ServicePrincipal(ctx context.Context, appID string) (directory.Object, error)
+	RemovePassword(ctx context.Context, kind directory.ObjectKind, objectID, keyID string) error
+	ReplaceKeyCredentials(ctx context.Context, kind directory.ObjectKind, objectID string, keep []directory.KeyCredential) error
+	ConfirmCompromised(ctx context.Context, spID string) error
+	DisableServicePrincipal(ctx context.Context, spID string) error
+	ConditionalAccessPolicies(ctx context.Context) ([]capolicy.Policy, error)
+	NamedLocations(ctx context.Context) ([]capolicy.NamedLocation, error)
+}
+
+// Store is the incident ledger as the playbook uses it.
+type Store interface {
+	// Claim creates the incident if it is new; otherwise it returns the
+	// stored one.
+	Claim(ctx context.Context, in *incident.Incident) (stored *incident.Incident, created bool, err error)
+	// Mutate applies fn to the stored incident with a conditional write,
+	// re-reading and re-applying on a conflict.
+	Mutate(ctx context.Context, id string, fn func(*incident.Incident) error) (*incident.Incident, error)
+	// ByServicePrincipal lists incidents of a service principal (to attach
+	// proof of a block).
+	ByServicePrincipal(ctx context.Context, spID string) ([]*incident.Incident, error)
+}
+
+// Plan is what a rule asks for a signal.
+type Plan struct {
+	Rule               string
+	RemoveCredential   bool
+	RequireAtRisk      bool // remove only when Graph shows the service principal at risk
+	ConfirmCompromised bool
+	Disable            bool
+	CheckPolicy        bool
+	Notify             bool
+	DryRun             bool
+}
+
+// Rules maps signals to plans and says which apps are protected.
+type Rules interface {
+	Plan(s detect.Signal) (Plan, bool)
+	Protected(appID string, spTags []string) (bool, string)
+}
+
+// Notifier delivers the incident to its owners and records each delivery
+// on the incident (Recipients, Notified). It must not send twice for a
+// channel and target already recorded as sent.
+type Notifier interface {
+	Notify(ctx context.Context, in *incident.Incident) error
+}
+
+// Pager calls on-call for an incident that needs a human.
+type Pager interface {
+	Page(ctx context.Context, in *incident.Incident, reason string) error
+}
+
+// Config holds the switches a person controls.
+type Config struct {
+	Enforce    bool // false: dry-run, plan and record every write without making it
+	KillSwitch bool // true: no write to the tenant at all
+	// Owner names this instance in leases (host name and process id).
+	Owner string
+	// StageDeadline bounds one run of an incident's stages.
+	StageDeadline time.Duration
+	// Lease is how long a run may hold an incident.
+	Lease time.Duration
+	// MaxAttempts before a parked incident needs a human.
+	MaxAttempts int
+	// Backoff is the first re-drive delay; it doubles per attempt.
+	Backoff time.Duration
+	// Operator is set for manual replays (the audit trail names them).
+	Operator string
+}
+
+// Responder runs the playbook.
+type Responder struct {
+	dir     Directory
+	store   Store
+	rules   Rules
+	breaker *breaker.Breaker
+	notify  Notifier
+	pager   Pager
+	cfg     Config
+	log     *zap.Logger
+	now     func() time.Time
+	sleep   func(context.Context, time.Duration) error
+}
+
+// New builds a responder. notify and pager may be nil (then the notify
+// step is recorded as skipped, and pages are logged only).
+func New(dir Directory, store Store, rules Rules, br *breaker.Breaker, notify Notifier, pager Pager, cfg Config, log *zap.Logger, now func() time.Time) *Responder {
+	if cfg.StageDeadline <= 0 {
+		cfg.StageDeadline = 60 * time.Second
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 2 * cfg.StageDeadline
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 6
+	}
+	if cfg.Backoff <= 0 {
+		cfg.Backoff = time.Minute
+	}
+	if cfg.Owner == "" {
+		cfg.Owner = "spresponder"
+	}
+	return &Responder{dir: dir, store: store, rules: rules, breaker: br, notify: notify, pager: pager, cfg: cfg, log: log, now: now, sleep: sleepCtx}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Outcome summarises what Respond did with a batch.
+type Outcome struct {
+	Claimed    []string // incident ids newly created
+	Duplicates []string // incident ids that already existed
+	Proof      int      // blocked sign-ins attached as proof
+	Ignored    int      // signals no rule acts on
+	Incidents  []*incident.Incident
+}
+
+// Respond claims an incident for every actionable signal (durably: an
+// error means the batch must be retried), attaches blocked sign-ins as
+// proof, and then runs the incidents' stages. A stage that fails parks its
+// incident for the timer; that is not an error of Respond.
+func (r *Responder) Respond(ctx context.Context, sigs []detect.Signal, log *zap.Logger) error {
+	_, err := r.Handle(ctx, sigs, log)
+	return err
+}
+
+// Handle is Respond with its outcome, for the CLI and tests.
+func (r *Responder) Handle(ctx context.Context, sigs []detect.Signal, log *zap.Logger) (Outcome, error) {
+	if log == nil {
+		log = r.log
+	}
+	var out Outcome
+	var run []string
+	for _, s := range sigs {
+		if s.Kind == detect.BlockedSignIn {
+			n, err := r.attachProof(ctx, s)
+			if err != nil {
+				return out, fmt.Errorf("attach blocked sign-in %s: %w", s.DetectionID, err)
+			}
+			out.Proof += n
+			continue
+		}
+		plan, ok := r.rules.Plan(s)
+		if !ok {
+			out.Ignored++
+			continue
+		}
+		in := incident.New(s, r.now())
+		in.Operator = r.cfg.Operator
+		in.Record(r.now(), "claim", "rule", plan.Rule)
+		stored, created, err := r.store.Claim(ctx, in)
+		if err != nil {
+			return out, fmt.Errorf("claim incident for %s signal of %s: %w", s.Kind, s.AppID, err)
+		}
+		if created {
+			out.Claimed = append(out.Claimed, stored.ID)
+		} else {
+			out.Duplicates = append(out.Duplicates, stored.ID)
+			if _, err := r.store.Mutate(ctx, stored.ID, func(cur *incident.Incident) error {
+				mergeSignal(cur, s, r.now())
+				return nil
+			}); err != nil {
+				return out, fmt.Errorf("record duplicate signal on %s: %w", stored.ID, err)
+			}
+		}
+		if !slices.Contains(run, stored.ID) {
+			run = append(run, stored.ID)
+		}
+	}
+	// Everything is durable now; the stages run concurrently, each within
+	// its own deadline, and park what they cannot finish.
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, id := range run {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			in, err := r.Run(ctx, id, log)
+			if err != nil {
+				log.Error("incident run", zap.String("incident", id), zap.Error(err))
+			}
+			if in != nil {
+				mu.Lock()
+				out.Incidents = append(out.Incidents, in)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	slices.SortFunc(out.Incidents, func(a, b *incident.Incident) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// mergeSignal records a duplicate signal on an existing incident, once per
+// source position.
+func mergeSignal(in *incident.Incident, s detect.Signal, now time.Time) {
+	for _, old := range in.Signals {
+		if old.Source == s.Source && old.Kind == s.Kind {
+			return
+		}
+	}
+	in.Signals = append(in.Signals, s)
+	in.Record(now, "claim", "duplicate", fmt.Sprintf("%s from partition %s seq %d", s.Kind, s.Source.Partition, s.Source.SequenceNumber))
+}
+
+// attachProof adds a blocked sign-in to the incidents of its service
+// principal: Conditional Access seen working.
+func (r *Responder) attachProof(ctx context.Context, s detect.Signal) (int, error) {
+	ins, err := r.store.ByServicePrincipal(ctx, s.ServicePrincipalID)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, in := range ins {
+		if in.State == incident.StateResolved {
+			continue
+		}
+		ref := incident.SignInRef{ID: s.DetectionID, Time: s.Time, IPAddress: s.IPAddress, Location: s.Location, PolicyIDs: s.PolicyIDs, ErrorCode: s.ErrorCode}
+		_, err := r.store.Mutate(ctx, in.ID, func(cur *incident.Incident) error {
+			if cur.Verdict == nil {
+				cur.Verdict = &incident.Verdict{Outcome: incident.VerdictCannotEvaluate, Summary: "not evaluated yet"}
+			}
+			for _, p := range cur.Verdict.Proof {
+				if p.ID == ref.ID {
+					return nil
+				}
+			}
+			cur.Verdict.Proof = append(cur.Verdict.Proof, ref)
+			cur.Record(r.now(), string(incident.StepConfirm), "blocked sign-in seen",
+				fmt.Sprintf("sign-in %s from %s refused by Conditional Access (error %d, policies %s)", ref.ID, ref.IPAddress, ref.ErrorCode, strings.Join(ref.PolicyIDs, ", ")))
+			return nil
+		})
+		if err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// errLeaseHeld means another instance is working on the incident.
+var errLeaseHeld = errors.New("incident lease held by another instance")
+
+// Run takes the incident's lease and runs its remaining stages. It returns
+// the incident as stored at the end.
+func (r *Responder) Run(ctx context.Context, id string, log *zap.Logger) (*incident.Incident, error) {
+	if log == nil {
+		log = r.log
+	}
+	in, err := r.store.Mutate(ctx, id, func(cur *incident.Incident) error {
+		now := r.now()
+		if cur.State == incident.StateDone || cur.State == incident.StateResolved {
+			return nil
+		}
+		if cur.Owner != "" && cur.Owner != r.cfg.Owner && now.Before(cur.LeaseUntil) {
+			return errLeaseHeld
+		}
+		cur.Owner, cur.LeaseUntil = r.cfg.Owner, now.Add(r.cfg.Lease)
+		return nil
+	})
+	if errors.Is(err, errLeaseHeld) {
+		log.Info("incident in progress elsewhere", zap.String("incident", id))
+		return in, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lease %s: %w", id, err)
+	}
+	if in.State == incident.StateDone || in.State == incident.StateResolved {
+		return in, nil
+	}
+	log = log.With(zap.String("incident", in.ID), zap.String("app_id", in.Key.AppID), zap.String("sp_id", in.Key.ServicePrincipalID))
+	sctx, cancel := context.WithTimeout(ctx, r.cfg.StageDeadline)
+	defer cancel()
+	run := &run{r: r, in: in, log: log}
+	stageErr := run.stages(sctx)
+	return r.finish(ctx, run, stageErr)
+}
+
+// finish releases the lease and parks, escalates or closes the incident.
+func (r *Responder) finish(ctx context.Context, run *run, stageErr error) (*incident.Incident, error) {
+	var page string
+	in, err := r.store.Mutate(context.WithoutCancel(ctx), run.in.ID, func(cur *incident.Incident) error {
+		run.copyTo(cur)
+		now := r.now()
+		cur.Owner, cur.LeaseUntil = "", time.Time{}
+		switch {
+		case stageErr == nil:
+			cur.State = incident.StateDone
+			cur.NextAttempt = time.Time{}
+			cur.Record(now, "run", "done", summary(cur))
+		case errors.Is(stageErr, errNeedsHuman):
+			cur.State = incident.StateNeedsHuman
+			cur.Record(now, "run", "needs a human", stageErr.Error())
+			page = stageErr.Error()
+		default:
+			cur.Attempts++
+			if cur.Attempts >= r.cfg.MaxAttempts {
+				cur.State = incident.StateNeedsHuman
+				cur.Record(now, "run", "needs a human", fmt.Sprintf("gave up after %d attempts: %v", cur.Attempts, stageErr))
+				page = fmt.Sprintf("Graph kept failing past %d attempts: %v", cur.Attempts, stageErr)
+			} else {
+				cur.State = incident.StateParked
+				cur.NextAttempt = now.Add(r.cfg.Backoff << (cur.Attempts - 1))
+				cur.Record(now, "run", "parked", fmt.Sprintf("attempt %d failed: %v; next attempt at %s", cur.Attempts, stageErr, cur.NextAttempt.Format(time.RFC3339)))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("record outcome of %s: %w", run.in.ID, err)
+	}
+	for _, p := range run.pages {
+		r.pageOnCall(ctx, in, p, run.log)
+	}
+	if page != "" {
+		r.pageOnCall(ctx, in, page, run.log)
+	}
+	return in, nil
+}
+
+func (r *Responder) pageOnCall(ctx context.Context, in *incident.Incident, reason string, log *zap.Logger) {
+	log.Warn("paging on-call", zap.String("reason", reason))
+	if r.pager == nil {
+		return
+	}
+	if err := r.pager.Page(context.WithoutCancel(ctx), in, reason); err != nil {
+		log.Error("page on-call", zap.Error(err))
+	}
+}
+
+func summary(in *incident.Incident) string {
+	var parts []string
+	for _, a := range in.Actions {
+		parts = append(parts, fmt.Sprintf("%s %s: %s", a.Kind, a.KeyID, a.State))
+	}
+	if in.Verdict != nil {
+		parts = append(parts, "conditional access: "+in.Verdict.Outcome)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// errNeedsHuman marks a failure no retry can fix.
+var errNeedsHuman = errors.New("needs a human")
