@@ -369,11 +369,12 @@ func (r *Responder) finish(ctx context.Context, run *run, stageErr error) (*inci
 	if err != nil {
 		return nil, fmt.Errorf("record outcome of %s: %w", run.in.ID, err)
 	}
-	for _, p := range run.pages {
-		r.pageOnCall(ctx, in, p, run.log)
-	}
+	reasons := slices.Clone(run.pages)
 	if page != "" {
-		r.pageOnCall(ctx, in, page, run.log)
+		reasons = append(reasons, page)
+	}
+	if len(reasons) > 0 {
+		r.pageOnCall(ctx, in, strings.Join(slices.Compact(reasons), "; "), run.log)
 	}
 	return in, nil
 }
