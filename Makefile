@@ -11,7 +11,9 @@ FUZZ_TARGETS := \
 	./internal/jsonscan:FuzzUnescape \
 	./internal/jsonscan:FuzzSkipValue \
 	./internal/detect:FuzzSignInScreen \
-	./internal/detect:FuzzRecordDecoders
+	./internal/detect:FuzzRecordDecoders \
+	./internal/capolicy:FuzzDecodePolicies \
+	./internal/rules:FuzzParse
 
 .PHONY: all build test vet unit fuzz fuzz-short bench demo package lint clean
 
@@ -43,8 +45,9 @@ fuzz:
 bench:
 	scripts/bench.sh
 
-demo: build
-	@bin/spresponder replay --file testdata/demo/batch.ndjson
+# demo: the whole story against the simulated tenant, no cloud.
+demo:
+	@$(GO) build -o bin/demo ./tools/demo && bin/demo
 
 package:
 	mkdir -p dist

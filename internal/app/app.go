@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"github.com/spresponder/spresponder/internal/intake"
 	"github.com/spresponder/spresponder/internal/quarantine"
 	"github.com/spresponder/spresponder/internal/replay"
+	"github.com/spresponder/spresponder/internal/rules"
 	"github.com/spresponder/spresponder/internal/server"
 )
 
@@ -43,9 +45,12 @@ func OSEnv() Env {
 const usage = `spresponder: incident responder for Microsoft Entra workload identities
 
 Usage:
-  spresponder serve [--port N]          run as the Azure Functions custom handler
-  spresponder replay --file F [flags]   run events from a file through intake and detection
-  spresponder version                   print the version
+  spresponder serve [--port N]                 run as the Azure Functions custom handler
+  spresponder replay --file F [flags]          run events from a file through the responder (a plan, by default)
+  spresponder replay --incident ID [flags]     run a stored incident's signals again (a plan, by default)
+  spresponder incidents list|show|redrive|resolve   inspect and act on the incident ledger
+  spresponder rules                            print the built-in rules file
+  spresponder version                          print the version
 
 Settings come from the environment (see README.md).
 `
@@ -65,6 +70,10 @@ func Main(ctx context.Context, args []string, env Env) int {
 		err = serve(ctx, args[1:], env)
 	case "replay":
 		err = runReplay(ctx, args[1:], env)
+	case "incidents":
+		err = runIncidents(ctx, args[1:], env)
+	case "rules":
+		_, err = env.Stdout.Write(rules.DefaultYAML())
 	case "version":
 		fmt.Fprintln(env.Stdout, "spresponder", Version)
 	case "help", "-h", "--help":
@@ -110,15 +119,15 @@ func loadConfig(env Env) (config.Config, error) {
 	return cfg, nil
 }
 
-func newIntake(cfg config.Config, keeper quarantine.Keeper, log *zap.Logger, now func() time.Time) *intake.Intake {
-	return intake.New(intake.Config{
-		AllowedTenants: cfg.Tenants,
-		MaxEventBytes:  cfg.MaxEventBytes,
-		Detect: detect.Options{
-			FailedSecretThreshold: cfg.FailedSecretThreshold,
-			FailedSecretCodes:     cfg.FailedSecretCodes,
-		},
-	}, keeper, log, now)
+func newIntake(cfg config.Config, keeper quarantine.Keeper, rs *rules.Set, log *zap.Logger, now func() time.Time) *intake.Intake {
+	opts := detect.Options{
+		FailedSecretThreshold: cfg.FailedSecretThreshold,
+		FailedSecretCodes:     cfg.FailedSecretCodes,
+	}
+	if rs != nil {
+		opts.AllowedNetworks = rs.AllowedNetworks
+	}
+	return intake.New(intake.Config{AllowedTenants: cfg.Tenants, MaxEventBytes: cfg.MaxEventBytes, Detect: opts}, keeper, log, now)
 }
 
 func serve(ctx context.Context, args []string, env Env) error {
@@ -143,11 +152,16 @@ func serve(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	keeper := quarantine.Dir{Path: filepath.Join(cfg.StateDir, "quarantine")}
-	in := newIntake(cfg, keeper, log, env.Now)
-	srv := server.New(in, nil, log)
+	sys, err := build(ctx, cfg, log, env.Now, buildOptions{})
+	if err != nil {
+		return err
+	}
+	// Quarantined input goes to the ledger with everything else.
+	in := newIntake(cfg, sys.ledger, sys.rules, log, env.Now)
+	srv := server.New(in, sys.responder, sweeper{sys: sys, now: env.Now, log: log}, log)
 	log.Info("spresponder serving", zap.String("addr", ln.Addr().String()), zap.String("version", Version),
-		zap.Bool("enforce", cfg.Enforce), zap.Bool("kill_switch", cfg.KillSwitch), zap.Strings("tenants", cfg.Tenants))
+		zap.Bool("enforce", cfg.Enforce), zap.Bool("kill_switch", cfg.KillSwitch), zap.Strings("tenants", cfg.Tenants),
+		zap.String("ledger", cfg.Ledger), zap.String("rules", sys.rules.Source()), zap.Int("breaker_limit", cfg.BreakerLimit))
 	return srv.Serve(ctx, ln, cfg.ShutdownTimeout)
 }
 
@@ -155,19 +169,26 @@ func runReplay(ctx context.Context, args []string, env Env) error {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	file := fs.String("file", "", "file of event bodies (NDJSON), one body or array of bodies, or a captured invocation")
+	incidentID := fs.String("incident", "", "replay the signals of a stored incident instead of a file")
 	format := fs.String("format", "table", "table (for people) or json (one signal per line, for scripts)")
-	dryRun := fs.Bool("dry-run", true, "plan only: make no change to the tenant (this release only plans)")
+	execute := fs.Bool("execute", false, "make the writes (as SPRESPONDER_MODE=enforce would); without it replay only shows the plan")
+	dryRun := fs.Bool("dry-run", true, "show the plan without changing anything (the default; --execute turns it off)")
+	detectOnly := fs.Bool("detect-only", false, "stop after detection: print the signals, call nothing")
+	operator := fs.String("operator", "", "who is replaying (recorded in the audit trail); default $USER")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
-	if *file == "" {
-		return usageError{errors.New("--file is required")}
+	if (*file == "") == (*incidentID == "") {
+		return usageError{errors.New("give one of --file or --incident")}
 	}
 	if *format != "table" && *format != "json" {
 		return usageError{fmt.Errorf("--format %q: want table or json", *format)}
 	}
-	if !*dryRun {
-		return usageError{errors.New("--dry-run=false: this build only detects; containment through Graph is not part of it yet")}
+	if *execute && *dryRun && isFlagSet(fs, "dry-run") {
+		return usageError{errors.New("--execute and --dry-run contradict each other")}
+	}
+	if *operator == "" {
+		*operator, _ = env.Getenv("USER")
 	}
 	cfg, err := loadConfig(env)
 	if err != nil {
@@ -175,33 +196,104 @@ func runReplay(ctx context.Context, args []string, env Env) error {
 	}
 	log := NewLogger(env.Stderr, cfg.LogLevel)
 	defer func() { _ = log.Sync() }()
-	data, err := os.ReadFile(*file)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", *file, err)
+
+	var sigs []detect.Signal
+	if *file != "" {
+		data, err := os.ReadFile(*file)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", *file, err)
+		}
+		events, err := replay.Events(data, server.EventsBinding)
+		if err != nil {
+			return fmt.Errorf("%s: %w", *file, err)
+		}
+		rs, err := loadRules(cfg)
+		if err != nil {
+			return err
+		}
+		keeper := quarantine.Dir{Path: filepath.Join(cfg.StateDir, "quarantine")}
+		res, err := newIntake(cfg, keeper, rs, log, env.Now).Process(ctx, events)
+		if err != nil {
+			return err
+		}
+		sigs = res.Signals
+		if *format == "json" {
+			if err := replay.WriteJSON(env.Stdout, res.Signals); err != nil {
+				return err
+			}
+			// The summary goes to stderr so stdout stays one signal per line.
+			fmt.Fprintln(env.Stderr, "summary:", res.Stats.Summary())
+		} else {
+			if err := replay.WriteTable(env.Stdout, res.Signals); err != nil {
+				return err
+			}
+			fmt.Fprintln(env.Stdout, "\nsummary:", res.Stats.Summary())
+			if res.Stats.Quarantined > 0 {
+				fmt.Fprintf(env.Stdout, "quarantined input kept in %s\n", keeper.Path)
+			}
+		}
+		if *detectOnly || len(sigs) == 0 {
+			return nil
+		}
 	}
-	events, err := replay.Events(data, server.EventsBinding)
-	if err != nil {
-		return fmt.Errorf("%s: %w", *file, err)
+	enforce := *execute
+	o := buildOptions{operator: "replay by " + *operator, enforce: &enforce}
+	if !enforce {
+		// A plan must change nothing: not the tenant, not the ledger, not
+		// anyone's inbox. It runs against a scratch ledger, without
+		// notifications.
+		scratch, err := os.MkdirTemp("", "spresponder-plan-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(scratch)
+		o.ledgerDir = scratch
+		cfg.TeamsWebhook, cfg.MailFrom, cfg.PagerWebhook = "", "", ""
 	}
-	keeper := quarantine.Dir{Path: filepath.Join(cfg.StateDir, "quarantine")}
-	res, err := newIntake(cfg, keeper, log, env.Now).Process(ctx, events)
+	if *incidentID != "" {
+		stored, err := incidentFromConfiguredLedger(ctx, cfg, *incidentID)
+		if err != nil {
+			return err
+		}
+		sigs = stored.Signals
+	}
+	sys, err := build(ctx, cfg, log, env.Now, o)
+	if err != nil {
+		return err
+	}
+	out, err := sys.responder.Handle(ctx, sigs, log)
 	if err != nil {
 		return err
 	}
 	if *format == "json" {
-		if err := replay.WriteJSON(env.Stdout, res.Signals); err != nil {
-			return err
+		enc := json.NewEncoder(env.Stdout)
+		for _, in := range out.Incidents {
+			if err := enc.Encode(in); err != nil {
+				return err
+			}
 		}
-		// The summary goes to stderr so stdout stays one signal per line.
-		fmt.Fprintln(env.Stderr, "summary:", res.Stats.Summary())
 		return nil
 	}
-	if err := replay.WriteTable(env.Stdout, res.Signals); err != nil {
-		return err
+	if enforce {
+		fmt.Fprintf(env.Stdout, "\nexecuted by %s: %d incident(s), %d already known, %d blocked sign-in(s) attached as proof, %d signal(s) no rule acts on\n",
+			*operator, len(out.Claimed), len(out.Duplicates), out.Proof, out.Ignored)
+	} else {
+		fmt.Fprintf(env.Stdout, "\nplan (dry-run: nothing was changed; run again with --execute to act): %d incident(s), %d signal(s) no rule acts on\n",
+			len(out.Incidents), out.Ignored)
 	}
-	fmt.Fprintln(env.Stdout, "\nsummary:", res.Stats.Summary())
-	if res.Stats.Quarantined > 0 {
-		fmt.Fprintf(env.Stdout, "quarantined input kept in %s\n", keeper.Path)
+	for _, in := range out.Incidents {
+		fmt.Fprintln(env.Stdout)
+		writeIncident(env.Stdout, in, !enforce)
 	}
 	return nil
+}
+
+func isFlagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			set = true
+		}
+	})
+	return set
 }

@@ -35,7 +35,7 @@ func testEnv(t *testing.T, vars map[string]string) (Env, *bytes.Buffer, *bytes.B
 func TestReplayJSONFieldsAreStable(t *testing.T) {
 	env, out, errb := testEnv(t, map[string]string{})
 	file := filepath.Join("..", "..", "testdata", "demo", "batch.ndjson")
-	if code := Main(context.Background(), []string{"replay", "--file", file, "--format", "json"}, env); code != 0 {
+	if code := Main(context.Background(), []string{"replay", "--file", file, "--format", "json", "--detect-only"}, env); code != 0 {
 		t.Fatalf("exit %d: %s", code, errb)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")

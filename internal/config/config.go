@@ -35,6 +35,19 @@ var Settings = []Setting{
 	{"SPRESPONDER_FAILED_SECRET_THRESHOLD", "3", "Failed client-secret sign-ins of one key within a batch that make a failedSecretSignIns signal."},
 	{"SPRESPONDER_FAILED_SECRET_CODES", "7000215,7000222", "Sign-in error codes that mean an invalid or expired client secret."},
 	{"SPRESPONDER_STATE_DIR", ".spresponder", "Local directory for the embedded ledger and quarantine (CLI, demo, local runs)."},
+	{"SPRESPONDER_RULES", "(built-in default)", "Path of the rules file (YAML): which signals lead to which actions, protected apps, allowed networks. `spresponder rules` prints the default."},
+	{"SPRESPONDER_BREAKER_LIMIT", "5", "Blast-radius breaker: credential removals allowed per window, tenant-wide; past it incidents are notify-only and on-call is paged. 0 allows none."},
+	{"SPRESPONDER_BREAKER_WINDOW", "1h", "The breaker's window."},
+	{"SPRESPONDER_LEDGER", "file", "`file` (embedded store under SPRESPONDER_STATE_DIR) or `blob` (Azure Blob Storage, shared by all instances: use it in Azure)."},
+	{"SPRESPONDER_LEDGER_ACCOUNT_URL", "(empty)", "Blob endpoint of the ledger's storage account, e.g. https://acct.blob.core.windows.net (managed identity; role Storage Blob Data Contributor). Required with SPRESPONDER_LEDGER=blob."},
+	{"SPRESPONDER_LEDGER_CONTAINER", "spresponder-ledger", "Blob container of the ledger."},
+	{"SPRESPONDER_GRAPH_URL", "https://graph.microsoft.com/v1.0", "Microsoft Graph base URL (tests and the demo point it at the simulated tenant)."},
+	{"SPRESPONDER_MANAGED_IDENTITY_CLIENT_ID", "(empty)", "Client id of the user-assigned managed identity for Graph and Storage; empty uses DefaultAzureCredential (system-assigned identity in Azure)."},
+	{"SPRESPONDER_TEAMS_WEBHOOK", "(empty)", "Teams Workflows webhook URL for incident cards. A secret: never logged."},
+	{"SPRESPONDER_MAIL_FROM", "(empty)", "Mailbox (UPN or id) the owner emails are sent from through Graph sendMail (permission Mail.Send)."},
+	{"SPRESPONDER_SECURITY_CONTACT", "(empty)", "Comma-separated security addresses: always copied, and the only recipients for apps without a reachable owner. Required when email is on."},
+	{"SPRESPONDER_PAGER_WEBHOOK", "(empty)", "On-call webhook (JSON) for incidents that need a human. A secret: never logged."},
+	{"SPRESPONDER_STAGE_DEADLINE", "60s", "How long one run of an incident's stages may take before it is parked for the timer."},
 	{"SPRESPONDER_LOG_LEVEL", "info", "debug, info, warn or error. Logs are JSON on stdout (the host records stderr as errors)."},
 	{"SPRESPONDER_SHUTDOWN_TIMEOUT", "30s", "How long SIGTERM waits for invocations in flight."},
 }
@@ -51,6 +64,32 @@ type Config struct {
 	StateDir              string
 	LogLevel              string
 	ShutdownTimeout       time.Duration
+
+	RulesFile        string
+	BreakerLimit     int
+	BreakerWindow    time.Duration
+	Ledger           string
+	LedgerAccountURL string
+	LedgerContainer  string
+	GraphURL         string
+	ManagedIdentity  string
+	TeamsWebhook     string
+	MailFrom         string
+	SecurityContacts []string
+	PagerWebhook     string
+	StageDeadline    time.Duration
+}
+
+// Secrets lists the configured values that must never appear in a log
+// line or an error.
+func (c Config) Secrets() []string {
+	var out []string
+	for _, s := range []string{c.TeamsWebhook, c.PagerWebhook} {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Getenv is the lookup Load reads through (os.LookupEnv in production).
@@ -142,6 +181,43 @@ func Load(get Getenv, environ Environ) (Config, error) {
 		errs = append(errs, fmt.Errorf("SPRESPONDER_SHUTDOWN_TIMEOUT=%q: want a positive duration such as 30s", val("SPRESPONDER_SHUTDOWN_TIMEOUT")))
 	}
 	c.ShutdownTimeout = d
+
+	c.RulesFile = val("SPRESPONDER_RULES")
+	n, err := strconv.Atoi(val("SPRESPONDER_BREAKER_LIMIT"))
+	if err != nil || n < 0 {
+		errs = append(errs, fmt.Errorf("SPRESPONDER_BREAKER_LIMIT=%q: want a whole number, 0 or more", val("SPRESPONDER_BREAKER_LIMIT")))
+	}
+	c.BreakerLimit = n
+	c.BreakerWindow = durationSetting(&errs, val, "SPRESPONDER_BREAKER_WINDOW")
+	c.StageDeadline = durationSetting(&errs, val, "SPRESPONDER_STAGE_DEADLINE")
+	c.Ledger = strings.ToLower(val("SPRESPONDER_LEDGER"))
+	c.LedgerAccountURL = val("SPRESPONDER_LEDGER_ACCOUNT_URL")
+	c.LedgerContainer = val("SPRESPONDER_LEDGER_CONTAINER")
+	switch c.Ledger {
+	case "file":
+	case "blob":
+		if !strings.HasPrefix(c.LedgerAccountURL, "https://") && !strings.HasPrefix(c.LedgerAccountURL, "http://127.0.0.1") {
+			errs = append(errs, fmt.Errorf("SPRESPONDER_LEDGER_ACCOUNT_URL=%q: SPRESPONDER_LEDGER=blob needs the account's https blob endpoint", c.LedgerAccountURL))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("SPRESPONDER_LEDGER=%q: want file or blob", c.Ledger))
+	}
+	c.GraphURL = val("SPRESPONDER_GRAPH_URL")
+	if !strings.HasPrefix(c.GraphURL, "https://") && !strings.HasPrefix(c.GraphURL, "http://127.0.0.1") {
+		errs = append(errs, fmt.Errorf("SPRESPONDER_GRAPH_URL=%q: want an https URL (or http://127.0.0.1 for the simulated tenant)", c.GraphURL))
+	}
+	c.ManagedIdentity = val("SPRESPONDER_MANAGED_IDENTITY_CLIENT_ID")
+	c.TeamsWebhook = val("SPRESPONDER_TEAMS_WEBHOOK")
+	c.PagerWebhook = val("SPRESPONDER_PAGER_WEBHOOK")
+	c.MailFrom = val("SPRESPONDER_MAIL_FROM")
+	for _, a := range strings.Split(val("SPRESPONDER_SECURITY_CONTACT"), ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			c.SecurityContacts = append(c.SecurityContacts, a)
+		}
+	}
+	if (c.MailFrom != "" || c.TeamsWebhook != "") && len(c.SecurityContacts) == 0 {
+		errs = append(errs, errors.New("SPRESPONDER_SECURITY_CONTACT: required when notifications are on (it receives every incident, and those of apps without a reachable owner)"))
+	}
 	return c, errors.Join(errs...)
 }
 
@@ -151,6 +227,14 @@ func intSetting(errs *[]error, val func(string) string, name string, lo, hi int)
 		*errs = append(*errs, fmt.Errorf("%s=%q: want a whole number from %d to %d", name, val(name), lo, hi))
 	}
 	return n
+}
+
+func durationSetting(errs *[]error, val func(string) string, name string) time.Duration {
+	d, err := time.ParseDuration(val(name))
+	if err != nil || d <= 0 {
+		*errs = append(*errs, fmt.Errorf("%s=%q: want a positive duration such as 30s or 1h", name, val(name)))
+	}
+	return d
 }
 
 func knownList() string {

@@ -248,7 +248,16 @@ type Mail struct {
 	Cc              []string        `json:"cc,omitempty"`
 	Bcc             []string        `json:"bcc,omitempty"`
 	SaveToSentItems *bool           `json:"saveToSentItems,omitempty"`
-	Message         json.RawMessage `json:"message"`
+	Message         json.RawMessage `json:"message,omitempty"`
+	// MIME and Parts are set for the MIME form of sendMail.
+	MIME  []byte     `json:"-"`
+	Parts []MailPart `json:"parts,omitempty"`
+}
+
+// MailPart is one part of a multipart MIME message.
+type MailPart struct {
+	ContentType string `json:"contentType"`
+	Body        string `json:"body"`
 }
 
 // The clones below copy slices so that snapshots handed to tests never alias

@@ -191,7 +191,38 @@ func (r *Responder) Handle(ctx context.Context, sigs []detect.Signal, log *zap.L
 	}
 	var out Outcome
 	var run []string
+	// Incidents about a credential come first, so that the other signals
+	// of the same batch can join them: a risky-service-principal state
+	// change caused by the same leak is evidence for that incident, not a
+	// second incident (and a second round of emails); a blocked sign-in is
+	// proof that its block works.
+	bySP := map[string]string{}
+	var later []detect.Signal
 	for _, s := range sigs {
+		switch s.Kind {
+		case detect.BlockedSignIn, detect.RiskyServicePrincipal:
+			later = append(later, s)
+			continue
+		}
+		id, created, ok, err := r.claim(ctx, s)
+		if err != nil {
+			return out, err
+		}
+		if !ok {
+			out.Ignored++
+			continue
+		}
+		if created {
+			out.Claimed = append(out.Claimed, id)
+		} else {
+			out.Duplicates = append(out.Duplicates, id)
+		}
+		if !slices.Contains(run, id) {
+			run = append(run, id)
+		}
+		bySP[strings.ToLower(s.ServicePrincipalID)] = id
+	}
+	for _, s := range later {
 		if s.Kind == detect.BlockedSignIn {
 			n, err := r.attachProof(ctx, s)
 			if err != nil {
@@ -200,31 +231,31 @@ func (r *Responder) Handle(ctx context.Context, sigs []detect.Signal, log *zap.L
 			out.Proof += n
 			continue
 		}
-		plan, ok := r.rules.Plan(s)
+		if id, ok := bySP[strings.ToLower(s.ServicePrincipalID)]; ok {
+			if _, err := r.store.Mutate(ctx, id, func(cur *incident.Incident) error {
+				mergeSignal(cur, s, r.now())
+				return nil
+			}); err != nil {
+				return out, fmt.Errorf("record %s signal on %s: %w", s.Kind, id, err)
+			}
+			out.Duplicates = append(out.Duplicates, id)
+			continue
+		}
+		id, created, ok, err := r.claim(ctx, s)
+		if err != nil {
+			return out, err
+		}
 		if !ok {
 			out.Ignored++
 			continue
 		}
-		in := incident.New(s, r.now())
-		in.Operator = r.cfg.Operator
-		in.Record(r.now(), "claim", "rule", plan.Rule)
-		stored, created, err := r.store.Claim(ctx, in)
-		if err != nil {
-			return out, fmt.Errorf("claim incident for %s signal of %s: %w", s.Kind, s.AppID, err)
-		}
 		if created {
-			out.Claimed = append(out.Claimed, stored.ID)
+			out.Claimed = append(out.Claimed, id)
 		} else {
-			out.Duplicates = append(out.Duplicates, stored.ID)
-			if _, err := r.store.Mutate(ctx, stored.ID, func(cur *incident.Incident) error {
-				mergeSignal(cur, s, r.now())
-				return nil
-			}); err != nil {
-				return out, fmt.Errorf("record duplicate signal on %s: %w", stored.ID, err)
-			}
+			out.Duplicates = append(out.Duplicates, id)
 		}
-		if !slices.Contains(run, stored.ID) {
-			run = append(run, stored.ID)
+		if !slices.Contains(run, id) {
+			run = append(run, id)
 		}
 	}
 	// Everything is durable now; the stages run concurrently, each within
@@ -249,6 +280,31 @@ func (r *Responder) Handle(ctx context.Context, sigs []detect.Signal, log *zap.L
 	wg.Wait()
 	slices.SortFunc(out.Incidents, func(a, b *incident.Incident) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
+}
+
+// claim opens (or finds) the incident for a signal a rule acts on. ok is
+// false when no rule does.
+func (r *Responder) claim(ctx context.Context, s detect.Signal) (id string, created, ok bool, err error) {
+	plan, ok := r.rules.Plan(s)
+	if !ok {
+		return "", false, false, nil
+	}
+	in := incident.New(s, r.now())
+	in.Operator = r.cfg.Operator
+	in.Record(r.now(), "claim", "rule", plan.Rule)
+	stored, created, err := r.store.Claim(ctx, in)
+	if err != nil {
+		return "", false, false, fmt.Errorf("claim incident for %s signal of %s: %w", s.Kind, s.AppID, err)
+	}
+	if !created {
+		if _, err := r.store.Mutate(ctx, stored.ID, func(cur *incident.Incident) error {
+			mergeSignal(cur, s, r.now())
+			return nil
+		}); err != nil {
+			return "", false, false, fmt.Errorf("record duplicate signal on %s: %w", stored.ID, err)
+		}
+	}
+	return stored.ID, created, true, nil
 }
 
 // mergeSignal records a duplicate signal on an existing incident, once per

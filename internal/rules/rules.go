@@ -240,6 +240,18 @@ func (s *Set) App(appID string) AppRule {
 	return a
 }
 
+// NotifyOverrides maps each appId with extra notification addresses to
+// them (the notifier's per-app override).
+func (s *Set) NotifyOverrides() map[string][]string {
+	out := map[string][]string{}
+	for id, a := range s.apps {
+		if len(a.Notify) > 0 {
+			out[id] = slices.Clone(a.Notify)
+		}
+	}
+	return out
+}
+
 // AllowedNetworks returns the networks an app is expected to sign in from,
 // nil when the file names none. Its signature fits
 // detect.Options.AllowedNetworks. Detection calls it for every successful

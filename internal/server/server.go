@@ -32,6 +32,7 @@ import (
 const (
 	EntraLogs = "EntraLogs"
 	Health    = "Health"
+	Sweep     = "Sweep"
 )
 
 // EventsBinding is the trigger's name in functions/EntraLogs/function.json.
@@ -54,10 +55,16 @@ type Processor interface {
 	Process(ctx context.Context, events []invocation.Event) (intake.Result, error)
 }
 
+// Sweeper re-drives parked and abandoned incidents (the timer function).
+type Sweeper interface {
+	Sweep(ctx context.Context) (summary string, err error)
+}
+
 // Server is the handler's HTTP server.
 type Server struct {
 	proc    Processor
 	resp    Responder
+	sweeper Sweeper
 	log     *zap.Logger
 	timeout time.Duration
 	started time.Time
@@ -67,10 +74,10 @@ type Server struct {
 	lastBatch   atomic.Int64 // unix nanoseconds
 }
 
-// New builds the server. resp may be nil: then signals are only logged
-// (intake-only deployments and tests).
-func New(proc Processor, resp Responder, log *zap.Logger) *Server {
-	return &Server{proc: proc, resp: resp, log: log, timeout: 9 * time.Minute, started: time.Now()}
+// New builds the server. resp and sweeper may be nil: then signals are
+// only logged and the timer has nothing to re-drive (intake-only tests).
+func New(proc Processor, resp Responder, sweeper Sweeper, log *zap.Logger) *Server {
+	return &Server{proc: proc, resp: resp, sweeper: sweeper, log: log, timeout: 9 * time.Minute, started: time.Now()}
 }
 
 // Handler returns the routes.
@@ -83,11 +90,36 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.HandleFunc("POST /"+EntraLogs, s.entraLogs)
 	mux.HandleFunc("POST /"+Health, s.health)
+	mux.HandleFunc("POST /"+Sweep, s.sweep)
 	return mux
 }
 
 // Routes lists the function names the server routes, for the contract test.
-func Routes() []string { return []string{EntraLogs, Health} }
+func Routes() []string { return []string{EntraLogs, Health, Sweep} }
+
+// sweep is the timer function: re-drive what is due. A failure answers
+// non-2xx so the host logs the invocation as failed; the next tick retries.
+func (s *Server) sweep(w http.ResponseWriter, r *http.Request) {
+	log := s.log.With(zap.String("invocation_id", r.Header.Get("X-Azure-Functions-InvocationId")), zap.String("function", Sweep))
+	_, _ = io.Copy(io.Discard, r.Body) // the timer's payload carries nothing we use
+	resp := invocation.NewResponse()
+	if s.sweeper == nil {
+		resp.Logs = append(resp.Logs, "no responder configured: nothing to re-drive")
+		writeJSON(w, http.StatusOK, resp)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
+	defer cancel()
+	summary, err := s.sweeper.Sweep(ctx)
+	if err != nil {
+		log.Error("sweep", zap.Error(err))
+		writeJSON(w, http.StatusInternalServerError, failure(err.Error()))
+		return
+	}
+	log.Info("sweep done", zap.String("summary", summary))
+	resp.Logs = append(resp.Logs, summary)
+	writeJSON(w, http.StatusOK, resp)
+}
 
 func (s *Server) entraLogs(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()

@@ -55,7 +55,7 @@ func start(t *testing.T, keeper quarantine.Keeper, resp Responder) (string, *obs
 	core, logs := observer.New(zap.InfoLevel)
 	log := zap.New(core)
 	in := intake.New(intake.Config{}, keeper, log, time.Now)
-	srv := New(in, resp, log)
+	srv := New(in, resp, nil, log)
 	ln, err := Listen(freePort(t))
 	if err != nil {
 		t.Fatal(err)

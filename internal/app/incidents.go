@@ -1,0 +1,328 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spresponder/spresponder/internal/config"
+	"github.com/spresponder/spresponder/internal/incident"
+	"github.com/spresponder/spresponder/internal/ledger"
+)
+
+const incidentsUsage = `spresponder incidents: inspect and act on the incident ledger
+
+  list [--state S[,S]] [--app APPID] [--since 24h] [--format json]
+  show ID [--format json]
+  redrive ID        run the incident's remaining steps now (Graph is called; writes follow SPRESPONDER_MODE)
+  resolve ID --note "why" [--operator NAME]   close it with a person's decision
+`
+
+func incidentFromConfiguredLedger(ctx context.Context, cfg config.Config, id string) (*incident.Incident, error) {
+	led, err := openLedger(ctx, cfg, "")
+	if err != nil {
+		return nil, fmt.Errorf("ledger: %w", err)
+	}
+	in, err := led.Get(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("incident %s: %w", id, err)
+	}
+	return in, nil
+}
+
+func runIncidents(ctx context.Context, args []string, env Env) error {
+	if len(args) == 0 {
+		fmt.Fprint(env.Stderr, incidentsUsage)
+		return usageError{errors.New("a subcommand is required")}
+	}
+	cfg, err := loadConfig(env)
+	if err != nil {
+		return err
+	}
+	fs := flag.NewFlagSet("incidents "+args[0], flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	format := fs.String("format", "table", "table or json")
+	states := fs.String("state", "", "comma-separated states: open, parked, needsHuman, done, resolved")
+	app := fs.String("app", "", "appId")
+	since := fs.Duration("since", 0, "only incidents created within this long (e.g. 24h)")
+	note := fs.String("note", "", "the decision, for resolve")
+	user, _ := env.Getenv("USER")
+	operator := fs.String("operator", user, "who decides (recorded in the audit trail)")
+	// Flags may follow the incident id: parse what comes after it too.
+	rest := args[1:]
+	var id string
+	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		id, rest = rest[0], rest[1:]
+	}
+	if err := fs.Parse(rest); err != nil {
+		return usageError{err}
+	}
+	if id == "" && fs.NArg() > 0 {
+		id = fs.Arg(0)
+	}
+	led, err := openLedger(ctx, cfg, "")
+	if err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	switch args[0] {
+	case "list":
+		f := ledger.Filter{AppID: *app}
+		if *since > 0 {
+			f.Since = env.Now().Add(-*since)
+		}
+		for _, s := range strings.Split(*states, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				f.States = append(f.States, incident.State(s))
+			}
+		}
+		ins, err := led.List(ctx, f)
+		if err != nil {
+			return err
+		}
+		ins = slices.DeleteFunc(ins, func(in *incident.Incident) bool { return strings.HasPrefix(in.ID, ledger.BreakerIDPrefix) })
+		if *format == "json" {
+			enc := json.NewEncoder(env.Stdout)
+			for _, in := range ins {
+				if err := enc.Encode(in); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		writeList(env.Stdout, ins)
+		return nil
+	case "show":
+		if id == "" {
+			return usageError{errors.New("show needs an incident id")}
+		}
+		in, err := led.Get(ctx, id)
+		if err != nil {
+			return fmt.Errorf("incident %s: %w", id, err)
+		}
+		if *format == "json" {
+			enc := json.NewEncoder(env.Stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(in)
+		}
+		writeIncident(env.Stdout, in, false)
+		return nil
+	case "resolve":
+		if id == "" || strings.TrimSpace(*note) == "" {
+			return usageError{errors.New(`resolve needs an incident id and --note "why"`)}
+		}
+		in, err := ledger.Mutate(ctx, led, id, func(cur *incident.Incident) error {
+			now := env.Now()
+			cur.State, cur.Updated, cur.NextAttempt = incident.StateResolved, now, time.Time{}
+			cur.History = append(cur.History, incident.Event{At: now, Step: "resolve", What: "resolved", Detail: *note, Actor: *operator})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "%s resolved by %s: %s\n", in.ID, *operator, *note)
+		return nil
+	case "redrive":
+		if id == "" {
+			return usageError{errors.New("redrive needs an incident id")}
+		}
+		log := NewLogger(env.Stderr, cfg.LogLevel)
+		sys, err := build(ctx, cfg, log, env.Now, buildOptions{operator: "redrive by " + *operator})
+		if err != nil {
+			return err
+		}
+		_, err = ledger.Mutate(ctx, sys.ledger, id, func(cur *incident.Incident) error {
+			return prepareRedrive(cur, cfg.Enforce, *operator, env.Now())
+		})
+		if err != nil {
+			return err
+		}
+		in, err := sys.responder.Run(ctx, id, log)
+		if err != nil {
+			return err
+		}
+		writeIncident(env.Stdout, in, false)
+		return nil
+	default:
+		fmt.Fprint(env.Stderr, incidentsUsage)
+		return usageError{fmt.Errorf("unknown subcommand %q", args[0])}
+	}
+}
+
+// prepareRedrive makes an incident runnable again. A containment that was
+// only planned because the responder ran in dry-run (or with the kill
+// switch on) is planned afresh when the responder now enforces: that is
+// how a person turns a reviewed plan into action. Protected apps and a
+// tripped breaker are re-evaluated by the run itself.
+func prepareRedrive(cur *incident.Incident, enforce bool, operator string, now time.Time) error {
+	if cur.State == incident.StateResolved {
+		return fmt.Errorf("incident %s is resolved: nothing to re-drive", cur.ID)
+	}
+	detail := "re-drive requested"
+	if enforce && cur.Mode == "dry-run" {
+		cur.Actions = slices.DeleteFunc(cur.Actions, func(a incident.Action) bool { return a.DryRun })
+		cur.NotifyOnly, cur.Mode = "", ""
+		for i := range cur.Steps {
+			if cur.Steps[i].Name != incident.StepVerify {
+				cur.Steps[i].State, cur.Steps[i].Reason = incident.Pending, ""
+			}
+		}
+		detail = "re-drive requested: the dry-run plan will be carried out now that the responder enforces"
+	}
+	for i := range cur.Steps {
+		if cur.Steps[i].State == incident.Failed {
+			cur.Steps[i].State = incident.Pending
+		}
+	}
+	cur.State, cur.NextAttempt, cur.Attempts, cur.Updated = incident.StateParked, now, 0, now
+	cur.History = append(cur.History, incident.Event{At: now, Step: "redrive", What: "requested", Detail: detail, Actor: operator})
+	return nil
+}
+
+func writeList(w io.Writer, ins []*incident.Incident) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATE\tMODE\tAPP\tKIND\tKEYS\tVERDICT\tCREATED")
+	for _, in := range ins {
+		kind := ""
+		if len(in.Signals) > 0 {
+			kind = string(in.Signals[0].Kind)
+		}
+		verdict := "-"
+		if in.Verdict != nil {
+			verdict = in.Verdict.Outcome
+		}
+		name := in.App.DisplayName
+		if name == "" {
+			name = in.Key.AppID
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", in.ID, in.State, orDash(in.Mode), name, kind,
+			orDash(strings.Join(in.Key.KeyIDs, ",")), verdict, in.Created.UTC().Format("2006-01-02 15:04:05Z"))
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "%d incident(s)\n", len(ins))
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// writeIncident prints an incident's whole story for a person.
+func writeIncident(w io.Writer, in *incident.Incident, plan bool) {
+	name := in.App.DisplayName
+	if name == "" {
+		name = "(unknown app)"
+	}
+	fmt.Fprintf(w, "incident %s  state %s  mode %s\n", in.ID, in.State, orDash(in.Mode))
+	fmt.Fprintf(w, "  app      %s  appId %s  service principal %s\n", name, orDash(in.App.AppID), orDash(in.App.ServicePrincipalID))
+	for _, s := range in.Signals {
+		fmt.Fprintf(w, "  signal   %s %s %s (detection %s) from %s seq %d event %d record %d\n", s.Kind, s.RiskEventType, s.RiskLevel,
+			orDash(s.DetectionID), orDash(s.Source.Partition), s.Source.SequenceNumber, s.Source.Event, s.Source.Record)
+	}
+	v := in.Verification
+	verified := "NOT verified"
+	if v.Verified {
+		verified = "verified (" + v.Method + ")"
+	}
+	fmt.Fprintf(w, "  verify   %s: %s\n", verified, v.Detail)
+	if v.Limited != "" {
+		fmt.Fprintf(w, "           limited: %s\n", v.Limited)
+	}
+	for _, c := range in.Credentials {
+		where := "not found (already removed or expired)"
+		if c.Found {
+			where = "on the " + c.Location
+		}
+		fmt.Fprintf(w, "  key      %s %s %s %s\n", c.Type, c.KeyID, where, credDetail(c))
+	}
+	for _, a := range in.Actions {
+		verb := string(a.State)
+		if a.DryRun {
+			verb = "PLANNED, not done"
+		}
+		fmt.Fprintf(w, "  contain  %s %s on %s: %s\n", a.Kind, a.KeyID, a.Target, verb)
+		if a.Reason != "" {
+			fmt.Fprintf(w, "           %s\n", a.Reason)
+		}
+		if a.Before != "" || a.After != "" {
+			fmt.Fprintf(w, "           before: %s; after: %s\n", orDash(a.Before), orDash(a.After))
+		}
+	}
+	if len(in.Actions) == 0 {
+		fmt.Fprintf(w, "  contain  %s\n", stepLine(in, incident.StepContain))
+	}
+	if in.Verdict != nil {
+		fmt.Fprintf(w, "  confirm  Conditional Access: %s: %s\n", in.Verdict.Outcome, in.Verdict.Summary)
+		for _, p := range in.Verdict.Policies {
+			fmt.Fprintf(w, "           policy %q (%s, %s): %s\n", p.DisplayName, p.State, p.Kind, strings.Join(p.Reasons, "; "))
+		}
+		for _, p := range in.Verdict.Proof {
+			fmt.Fprintf(w, "           proof: sign-in %s from %s refused (error %d)\n", p.ID, p.IPAddress, p.ErrorCode)
+		}
+	} else {
+		fmt.Fprintf(w, "  confirm  %s\n", stepLine(in, incident.StepConfirm))
+	}
+	if len(in.Recipients) == 0 && len(in.Notified) == 0 {
+		msg := stepLine(in, incident.StepNotify)
+		if plan {
+			msg = "would notify the owners (plans send nothing)"
+		}
+		fmt.Fprintf(w, "  notify   %s\n", msg)
+	}
+	for _, r := range in.Recipients {
+		addr := r.Address
+		if addr == "" {
+			addr = "(cannot be reached)"
+		}
+		fmt.Fprintf(w, "  notify   recipient %s [%s] %s\n", addr, r.Source, r.Reason)
+	}
+	for _, n := range in.Notified {
+		fmt.Fprintf(w, "  notify   %s to %s: %s %s\n", n.Channel, n.Target, n.State, n.Reason)
+	}
+	if in.Orphaned {
+		fmt.Fprintf(w, "  notify   ORPHANED: no owner could be reached; the security contact was told\n")
+	}
+	if in.NotifyOnly != "" {
+		fmt.Fprintf(w, "  withheld %s\n", in.NotifyOnly)
+	}
+	fmt.Fprintf(w, "  history\n")
+	for _, e := range in.History {
+		fmt.Fprintf(w, "    %s  %-8s %-22s %s\n", e.At.UTC().Format("15:04:05.000"), e.Step, e.What, e.Detail)
+	}
+}
+
+func stepLine(in *incident.Incident, name incident.StepName) string {
+	s := in.Step(name)
+	if s.Reason != "" {
+		return string(s.State) + ": " + s.Reason
+	}
+	return string(s.State)
+}
+
+func credDetail(c incident.Credential) string {
+	var p []string
+	if c.DisplayName != "" {
+		p = append(p, "name "+c.DisplayName)
+	}
+	if c.Hint != "" {
+		p = append(p, "hint "+c.Hint+"...")
+	}
+	if c.Thumbprint != "" {
+		p = append(p, "thumbprint "+c.Thumbprint)
+	}
+	if !c.End.IsZero() {
+		p = append(p, "expires "+c.End.Format("2006-01-02"))
+	}
+	if len(p) == 0 {
+		return ""
+	}
+	return "(" + strings.Join(p, ", ") + ")"
+}

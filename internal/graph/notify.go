@@ -1,0 +1,121 @@
+package graph
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	abstractions "github.com/microsoft/kiota-abstractions-go"
+	"github.com/microsoftgraph/msgraph-sdk-go/applications"
+	"github.com/microsoftgraph/msgraph-sdk-go/models"
+	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
+	"github.com/microsoftgraph/msgraph-sdk-go/serviceprincipals"
+
+	"github.com/spresponder/spresponder/internal/directory"
+	"github.com/spresponder/spresponder/internal/notify"
+)
+
+// ApplicationOwners lists the owners of the application with appId (the
+// notifier's Owners interface). A missing application has no owners.
+func (c *Client) ApplicationOwners(ctx context.Context, appID string) ([]notify.Owner, error) {
+	var out []notify.Owner
+	err := c.call(ctx, "list application owners", func(ctx context.Context) error {
+		// The appId form of the owners route has no builder of its own.
+		b := applications.NewItemOwnersRequestBuilder(c.base+"/applications(appId='"+appID+"')/owners", c.adapter)
+		resp, err := b.Get(ctx, nil)
+		for err == nil {
+			out = append(out, owners(resp.GetValue())...)
+			next := resp.GetOdataNextLink()
+			if next == nil || *next == "" {
+				return nil
+			}
+			resp, err = b.WithUrl(*next).Get(ctx, nil)
+		}
+		return err
+	})
+	return out, notifyErr(err)
+}
+
+// ServicePrincipalOwners lists the owners of a service principal.
+func (c *Client) ServicePrincipalOwners(ctx context.Context, spID string) ([]notify.Owner, error) {
+	var out []notify.Owner
+	err := c.call(ctx, "list service principal owners", func(ctx context.Context) error {
+		b := serviceprincipals.NewServicePrincipalsRequestBuilderInternal(c.params(), c.adapter).ByServicePrincipalId(spID).Owners()
+		resp, err := b.Get(ctx, nil)
+		for err == nil {
+			out = append(out, owners(resp.GetValue())...)
+			next := resp.GetOdataNextLink()
+			if next == nil || *next == "" {
+				return nil
+			}
+			resp, err = b.WithUrl(*next).Get(ctx, nil)
+		}
+		return err
+	})
+	return out, notifyErr(err)
+}
+
+func owners(items []models.DirectoryObjectable) []notify.Owner {
+	var out []notify.Owner
+	for _, o := range items {
+		ow := notify.Owner{ID: deref(o.GetId())}
+		switch v := o.(type) {
+		case models.Userable:
+			ow.Type, ow.DisplayName, ow.Mail, ow.UserPrincipalName = notify.OwnerUser, deref(v.GetDisplayName()), deref(v.GetMail()), deref(v.GetUserPrincipalName())
+		case models.ServicePrincipalable:
+			ow.Type, ow.DisplayName = notify.OwnerServicePrincipal, deref(v.GetDisplayName())
+		case models.Groupable:
+			ow.Type, ow.DisplayName, ow.Mail = notify.OwnerGroup, deref(v.GetDisplayName()), deref(v.GetMail())
+		default:
+			ow.Type, ow.DisplayName = notify.OwnerType(deref(o.GetOdataType())), ""
+		}
+		out = append(out, ow)
+	}
+	return out
+}
+
+// notifyErr translates the directory classes into the notifier's: a
+// missing object means no owners, 429 waits, other refusals are permanent.
+func notifyErr(err error) error {
+	var th *directory.ThrottledError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &th):
+		return &notify.ThrottledError{After: th.RetryAfter}
+	case errors.Is(err, directory.ErrNotFound):
+		return nil
+	case errors.Is(err, directory.ErrRejected), errors.Is(err, directory.ErrForbidden), errors.Is(err, directory.ErrLicence):
+		return notify.Permanent(err)
+	}
+	return err
+}
+
+// SendMail sends msg from the mailbox from through Graph's MIME form of
+// sendMail (a base64 MIME message as text/plain): the only form that
+// carries an HTML body and its plain-text alternative together.
+func (c *Client) SendMail(ctx context.Context, from string, msg notify.Message) error {
+	var rb [12]byte
+	_, _ = rand.Read(rb[:])
+	raw, err := msg.MIME(from, time.Now(), "spresponder-"+hex.EncodeToString(rb[:]))
+	if err != nil {
+		return notify.Permanent(fmt.Errorf("build MIME message: %w", err))
+	}
+	body := base64.StdEncoding.EncodeToString(raw)
+	err = c.call(ctx, "send mail", func(ctx context.Context) error {
+		ri := abstractions.NewRequestInformationWithMethodAndUrlTemplateAndPathParameters(abstractions.POST,
+			"{+baseurl}/users/{user%2Did}/sendMail", map[string]string{"baseurl": c.base, "user%2Did": from})
+		ri.Headers.TryAdd("Accept", "application/json")
+		ri.SetContentFromScalar(ctx, c.adapter, "text/plain", &body)
+		return c.adapter.SendNoContent(ctx, ri, abstractions.ErrorMappings{"XXX": odataerrors.CreateODataErrorFromDiscriminatorValue})
+	})
+	if errors.Is(err, directory.ErrNotFound) {
+		// An unknown mailbox is a configuration error, not "no owners".
+		return notify.Permanent(err)
+	}
+	return notifyErr(err)
+}
