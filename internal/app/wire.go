@@ -62,6 +62,10 @@ func openLedger(ctx context.Context, cfg config.Config, dir string) (ledger.Ledg
 	}
 	switch cfg.Ledger {
 	case "blob":
+		if isLoopback(cfg.LedgerAccountURL) {
+			// Azurite, the storage emulator: its well-known development key.
+			return ledger.NewBlobStore(ctx, ledger.BlobConfig{ConnectionString: ledger.AzuriteConnectionString(cfg.LedgerAccountURL), Container: cfg.LedgerContainer})
+		}
 		cred, err := azureCredential(cfg.ManagedIdentity)
 		if err != nil {
 			return nil, err

@@ -37,7 +37,7 @@ func containerName() string {
 // when tb ends; it skips tb (with the reason) when Azurite is not available.
 func openBlob(tb testing.TB) *ledger.BlobStore {
 	tb.Helper()
-	cs := ledger.AzuriteConnectionString(azurite.blobEndpoint(tb))
+	cs := ledger.AzuriteConnectionString(azurite.BlobEndpoint(tb))
 	name := containerName()
 	s, err := ledger.NewBlobStore(tb.Context(), ledger.BlobConfig{
 		ConnectionString: cs,
@@ -65,13 +65,13 @@ func deleteContainer(tb testing.TB, cs, name string) {
 }
 
 func TestBlobStoreConformance(t *testing.T) {
-	azurite.blobEndpoint(t) // skip the whole suite at once when there is no Azurite
+	azurite.BlobEndpoint(t) // skip the whole suite at once when there is no Azurite
 	ledgertest.Run(t, func(t *testing.T) ledger.Ledger { return openBlob(t) })
 }
 
 // NewBlobStore creates the container, and opening it again is fine.
 func TestBlobStoreContainerCreatedOnce(t *testing.T) {
-	ep := azurite.blobEndpoint(t)
+	ep := azurite.BlobEndpoint(t)
 	cfg := ledger.BlobConfig{ConnectionString: ledger.AzuriteConnectionString(ep), Container: containerName()}
 	a, err := ledger.NewBlobStore(t.Context(), cfg)
 	if err != nil {
@@ -95,7 +95,7 @@ func TestBlobStoreContainerCreatedOnce(t *testing.T) {
 // proxy closes. Every call must fail with ErrUnavailable, promptly, and
 // recover when the path comes back.
 func TestBlobStoreGoesAway(t *testing.T) {
-	ep := azurite.blobEndpoint(t)
+	ep := azurite.BlobEndpoint(t)
 	upstream := strings.TrimPrefix(strings.TrimSuffix(ep, "/devstoreaccount1"), "http://")
 	p := startProxy(t, upstream)
 	s, err := ledger.NewBlobStore(t.Context(), ledger.BlobConfig{

@@ -296,7 +296,7 @@ func (r *Responder) claim(ctx context.Context, s detect.Signal) (id string, crea
 	if err != nil {
 		return "", false, false, fmt.Errorf("claim incident for %s signal of %s: %w", s.Kind, s.AppID, err)
 	}
-	if !created {
+	if !created && !hasSignal(stored, s) {
 		if _, err := r.store.Mutate(ctx, stored.ID, func(cur *incident.Incident) error {
 			mergeSignal(cur, s, r.now())
 			return nil
@@ -307,13 +307,17 @@ func (r *Responder) claim(ctx context.Context, s detect.Signal) (id string, crea
 	return stored.ID, created, true, nil
 }
 
+// hasSignal reports whether the incident already records this signal (the
+// same kind from the same position): a redelivered event changes nothing.
+func hasSignal(in *incident.Incident, s detect.Signal) bool {
+	return slices.ContainsFunc(in.Signals, func(old detect.Signal) bool { return old.Source == s.Source && old.Kind == s.Kind })
+}
+
 // mergeSignal records a duplicate signal on an existing incident, once per
 // source position.
 func mergeSignal(in *incident.Incident, s detect.Signal, now time.Time) {
-	for _, old := range in.Signals {
-		if old.Source == s.Source && old.Kind == s.Kind {
-			return
-		}
+	if hasSignal(in, s) {
+		return
 	}
 	in.Signals = append(in.Signals, s)
 	in.Record(now, "claim", "duplicate", fmt.Sprintf("%s from partition %s seq %d", s.Kind, s.Source.Partition, s.Source.SequenceNumber))
