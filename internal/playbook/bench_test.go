@@ -1,0 +1,197 @@
+package playbook_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/spresponder/spresponder/internal/breaker"
+	"github.com/spresponder/spresponder/internal/detect"
+	"github.com/spresponder/spresponder/internal/graph"
+	"github.com/spresponder/spresponder/internal/graphsim"
+	"github.com/spresponder/spresponder/internal/incident"
+	"github.com/spresponder/spresponder/internal/ledger"
+	"github.com/spresponder/spresponder/internal/playbook"
+)
+
+// benchWorld is a simulated tenant answering every call after latency,
+// with n leaked apps, and a responder on a file ledger.
+func benchWorld(b *testing.B, n int, latency time.Duration, limit int) (*graphsim.Tenant, []graphsim.LoadApp, *playbook.Responder) {
+	b.Helper()
+	seed, err := graphsim.Load(filepath.Join("..", "..", "testdata", "tenant", "demo.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	apps, err := seed.AddLeakedApps(n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sim := graphsim.New(*seed, graphsim.WithLatency(latency), graphsim.WithLogger(zap.NewNop()))
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	base, err := sim.Start(ctx, "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cli, err := graph.New(graph.Config{BaseURL: base, Credential: graph.StaticToken("t"), RequestTimeout: 10 * time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var led ledger.Incidents
+	if ep := os.Getenv("SPRESPONDER_AZURITE_BLOB"); ep != "" {
+		// The production ledger: Azure Blob Storage, here Azurite.
+		led, err = ledger.NewBlobStore(ctx, ledger.BlobConfig{ConnectionString: ledger.AzuriteConnectionString(ep), Container: fmt.Sprintf("bench-%d", time.Now().UnixNano())})
+	} else {
+		led, err = ledger.NewFileStore(b.TempDir())
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	ts = &timingStore{Store: ledger.Store{L: led}}
+	br := breaker.New(breaker.NewMemory(), limit, time.Hour, time.Now)
+	r := playbook.New(cli, ts, rules{}, br, nil, nil,
+		playbook.Config{Enforce: true, Owner: "bench", StageDeadline: time.Minute}, zap.NewNop(), time.Now)
+	return sim, apps, r
+}
+
+// ts is the last bench world's store, for the ledger's share of the time.
+var ts *timingStore
+
+// timingStore measures the time spent in the ledger.
+type timingStore struct {
+	ledger.Store
+	mu    sync.Mutex
+	spent time.Duration
+}
+
+func (t *timingStore) add(start time.Time) {
+	t.mu.Lock()
+	t.spent += time.Since(start)
+	t.mu.Unlock()
+}
+
+func (t *timingStore) Claim(ctx context.Context, in *incident.Incident) (*incident.Incident, bool, error) {
+	defer t.add(time.Now())
+	return t.Store.Claim(ctx, in)
+}
+
+func (t *timingStore) Mutate(ctx context.Context, id string, fn func(*incident.Incident) error) (*incident.Incident, error) {
+	defer t.add(time.Now())
+	return t.Store.Mutate(ctx, id, fn)
+}
+
+func leakOf(a graphsim.LoadApp) detect.Signal {
+	return leak(a.AppID, a.ServicePrincipalID, a.DetectionID, a.KeyID)
+}
+
+func pct(d []time.Duration, p float64) float64 {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := int(float64(len(s)-1) * p)
+	return float64(s[i]) / float64(time.Millisecond)
+}
+
+// BenchmarkRespondLatency: incidents one after another against a tenant
+// that answers every Graph call after 50 ms: time from the signal to the
+// credential removed and to the Conditional Access verdict, and Graph
+// requests per incident.
+func BenchmarkRespondLatency(b *testing.B) {
+	const n = 60
+	sim, apps, r := benchWorld(b, n, 50*time.Millisecond, 1_000_000)
+	var removed, verdict []time.Duration
+	i := 0
+	for b.Loop() {
+		if i == n {
+			b.Fatalf("more iterations than prepared apps: run with -benchtime %dx or less", n)
+		}
+		start := time.Now()
+		out, err := r.Handle(context.Background(), []detect.Signal{leakOf(apps[i])}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		in := out.Incidents[0]
+		if in.State != incident.StateDone || len(in.Actions) != 1 || in.Actions[0].State != incident.Done {
+			b.Fatalf("incident %s: %s %+v", in.ID, in.State, in.Actions)
+		}
+		removed = append(removed, in.Actions[0].Finished.Sub(start))
+		verdict = append(verdict, in.Step(incident.StepConfirm).Finished.Sub(start))
+		i++
+	}
+	reqs := len(sim.Requests())
+	var total time.Duration
+	for _, d := range verdict {
+		total += d
+	}
+	b.ReportMetric(float64(ts.spent)/float64(total)*100, "ledger-%-of-time")
+	b.ReportMetric(pct(removed, 0.50), "p50-removed-ms")
+	b.ReportMetric(pct(removed, 0.99), "p99-removed-ms")
+	b.ReportMetric(pct(verdict, 0.50), "p50-verdict-ms")
+	b.ReportMetric(pct(verdict, 0.99), "p99-verdict-ms")
+	b.ReportMetric(float64(reqs)/float64(i), "graph-requests/incident")
+	// Sequential Graph round trips on the path to the verdict, at 50 ms each.
+	b.ReportMetric(pct(verdict, 0.50)/50, "round-trips-to-verdict")
+}
+
+// BenchmarkConcurrentIncidents: 100 leaked-credential incidents at once,
+// with the default breaker (5 removals per hour). It reports the removals
+// the breaker let through, the incidents held back (notify-only), and the
+// Graph requests and their peak rate per second.
+func BenchmarkConcurrentIncidents(b *testing.B) {
+	const n = 100
+	for b.Loop() {
+		b.StopTimer()
+		sim, apps, r := benchWorld(b, n, 50*time.Millisecond, 5)
+		b.StartTimer()
+		start := time.Now()
+		var wg sync.WaitGroup
+		results := make([]*incident.Incident, n)
+		for i, a := range apps {
+			wg.Go(func() {
+				out, err := r.Handle(context.Background(), []detect.Signal{leakOf(a)}, nil)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				results[i] = out.Incidents[0]
+			})
+		}
+		wg.Wait()
+		took := time.Since(start)
+		b.StopTimer()
+		removals, held := 0, 0
+		for _, in := range results {
+			for _, a := range in.Actions {
+				if a.State == incident.Done {
+					removals++
+				}
+			}
+			if in.NotifyOnly != "" {
+				held++
+			}
+		}
+		if removals > 5 {
+			b.Fatalf("%d removals passed a breaker of 5", removals)
+		}
+		perSecond := map[int64]int{}
+		for _, q := range sim.Requests() {
+			perSecond[q.Time.Unix()]++
+		}
+		peak := 0
+		for _, c := range perSecond {
+			peak = max(peak, c)
+		}
+		b.ReportMetric(float64(removals), "removals")
+		b.ReportMetric(float64(held), "held-by-breaker")
+		b.ReportMetric(float64(len(sim.Requests())), "graph-requests")
+		b.ReportMetric(float64(peak), "peak-requests/s")
+		b.ReportMetric(float64(took.Milliseconds()), "ms-for-100")
+		b.StartTimer()
+	}
+}
