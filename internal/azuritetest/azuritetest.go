@@ -162,4 +162,3 @@ func freePorts(n int) ([]int, error) {
 	}
 	return ports, nil
 }
-
