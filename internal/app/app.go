@@ -248,7 +248,7 @@ func runReplay(ctx context.Context, args []string, env Env) error {
 		}
 		defer os.RemoveAll(scratch)
 		o.ledgerDir = scratch
-		cfg.TeamsWebhook, cfg.MailFrom, cfg.PagerWebhook = "", "", ""
+		cfg.TeamsWebhook, cfg.TeamsAppWebhooks, cfg.MailFrom, cfg.PagerWebhook = "", nil, "", ""
 	}
 	if *incidentID != "" {
 		stored, err := incidentFromConfiguredLedger(ctx, cfg, *incidentID)

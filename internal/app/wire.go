@@ -131,8 +131,8 @@ func build(ctx context.Context, cfg config.Config, log *zap.Logger, now func() t
 // buildNotifier wires the channels that are configured; nil when none is.
 func buildNotifier(cfg config.Config, rs *rules.Set, gr *graph.Client, store ledger.Store, log *zap.Logger, now func() time.Time) (*notify.Notifier, *pageAdapter, error) {
 	var chans []notify.Channel
-	if cfg.TeamsWebhook != "" {
-		t, err := teams.New(teams.Config{WebhookURL: cfg.TeamsWebhook}, log, teams.WithClock(now))
+	if cfg.TeamsWebhook != "" || len(cfg.TeamsAppWebhooks) > 0 {
+		t, err := teams.New(teams.Config{WebhookURL: cfg.TeamsWebhook, AppWebhookURLs: cfg.TeamsAppWebhooks}, log, teams.WithClock(now))
 		if err != nil {
 			return nil, nil, fmt.Errorf("SPRESPONDER_TEAMS_WEBHOOK: %w", err)
 		}

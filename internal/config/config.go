@@ -44,6 +44,7 @@ var Settings = []Setting{
 	{"SPRESPONDER_GRAPH_URL", "https://graph.microsoft.com/v1.0", "Microsoft Graph base URL (tests and the demo point it at the simulated tenant)."},
 	{"SPRESPONDER_MANAGED_IDENTITY_CLIENT_ID", "(empty)", "Client id of the user-assigned managed identity for Graph and Storage; empty uses DefaultAzureCredential (system-assigned identity in Azure)."},
 	{"SPRESPONDER_TEAMS_WEBHOOK", "(empty)", "Teams Workflows webhook URL for incident cards. A secret: never logged."},
+	{"SPRESPONDER_TEAMS_APP_WEBHOOKS", "(empty)", "Per-app Teams webhooks, `appId=url` pairs separated by `;`: the card also goes to the owning team's channel. Secrets: never logged."},
 	{"SPRESPONDER_MAIL_FROM", "(empty)", "Mailbox (UPN or id) the owner emails are sent from through Graph sendMail (permission Mail.Send)."},
 	{"SPRESPONDER_SECURITY_CONTACT", "(empty)", "Comma-separated security addresses: always copied, and the only recipients for apps without a reachable owner. Required when email is on."},
 	{"SPRESPONDER_PAGER_WEBHOOK", "(empty)", "On-call webhook (JSON) for incidents that need a human. A secret: never logged."},
@@ -74,6 +75,7 @@ type Config struct {
 	GraphURL         string
 	ManagedIdentity  string
 	TeamsWebhook     string
+	TeamsAppWebhooks map[string]string
 	MailFrom         string
 	SecurityContacts []string
 	PagerWebhook     string
@@ -88,6 +90,9 @@ func (c Config) Secrets() []string {
 		if s != "" {
 			out = append(out, s)
 		}
+	}
+	for _, u := range c.TeamsAppWebhooks {
+		out = append(out, u)
 	}
 	return out
 }
@@ -209,13 +214,29 @@ func Load(get Getenv, environ Environ) (Config, error) {
 	c.ManagedIdentity = val("SPRESPONDER_MANAGED_IDENTITY_CLIENT_ID")
 	c.TeamsWebhook = val("SPRESPONDER_TEAMS_WEBHOOK")
 	c.PagerWebhook = val("SPRESPONDER_PAGER_WEBHOOK")
+	for _, pair := range strings.Split(val("SPRESPONDER_TEAMS_APP_WEBHOOKS"), ";") {
+		if pair = strings.TrimSpace(pair); pair == "" {
+			continue
+		}
+		app, u, ok := strings.Cut(pair, "=")
+		app = strings.ToLower(strings.TrimSpace(app))
+		if !ok || !isGUID(app) || !strings.Contains(u, "://") {
+			// Never echo the pair: its URL is a secret.
+			errs = append(errs, fmt.Errorf("SPRESPONDER_TEAMS_APP_WEBHOOKS: an entry is not appId=url (appId %q)", truncateID(app)))
+			continue
+		}
+		if c.TeamsAppWebhooks == nil {
+			c.TeamsAppWebhooks = map[string]string{}
+		}
+		c.TeamsAppWebhooks[app] = strings.TrimSpace(u)
+	}
 	c.MailFrom = val("SPRESPONDER_MAIL_FROM")
 	for _, a := range strings.Split(val("SPRESPONDER_SECURITY_CONTACT"), ",") {
 		if a = strings.TrimSpace(a); a != "" {
 			c.SecurityContacts = append(c.SecurityContacts, a)
 		}
 	}
-	if (c.MailFrom != "" || c.TeamsWebhook != "") && len(c.SecurityContacts) == 0 {
+	if (c.MailFrom != "" || c.TeamsWebhook != "" || len(c.TeamsAppWebhooks) > 0) && len(c.SecurityContacts) == 0 {
 		errs = append(errs, errors.New("SPRESPONDER_SECURITY_CONTACT: required when notifications are on (it receives every incident, and those of apps without a reachable owner)"))
 	}
 	return c, errors.Join(errs...)
@@ -227,6 +248,13 @@ func intSetting(errs *[]error, val func(string) string, name string, lo, hi int)
 		*errs = append(*errs, fmt.Errorf("%s=%q: want a whole number from %d to %d", name, val(name), lo, hi))
 	}
 	return n
+}
+
+func truncateID(s string) string {
+	if len(s) > 36 {
+		return s[:36] + "..."
+	}
+	return s
 }
 
 func durationSetting(errs *[]error, val func(string) string, name string) time.Duration {

@@ -87,3 +87,27 @@ func TestREADMEListsEverySetting(t *testing.T) {
 	}
 	t.Error("README.md settings table is out of date: run go test ./internal/config -update")
 }
+
+func TestWebhookSecretsStayOutOfErrors(t *testing.T) {
+	secret := "https://prod.example/workflows/abc?sig=SECRETSIG"
+	_, err := Load(env(map[string]string{
+		"SPRESPONDER_TEAMS_APP_WEBHOOKS": "not-a-guid=" + secret + ";6131d760-7fda-4db5-8bb1-b771898e9f15",
+		"SPRESPONDER_TEAMS_WEBHOOK":      secret,
+	}))
+	if err == nil {
+		t.Fatal("bad entries accepted")
+	}
+	if strings.Contains(err.Error(), "SECRETSIG") {
+		t.Fatalf("a webhook URL leaked into the error: %v", err)
+	}
+	c, err := Load(env(map[string]string{
+		"SPRESPONDER_TEAMS_APP_WEBHOOKS": "6131D760-7fda-4db5-8bb1-b771898e9f15=" + secret,
+		"SPRESPONDER_SECURITY_CONTACT":   "sec@contoso.com",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TeamsAppWebhooks["6131d760-7fda-4db5-8bb1-b771898e9f15"] != secret || len(c.Secrets()) != 1 {
+		t.Fatalf("app webhooks %v secrets %d", c.TeamsAppWebhooks, len(c.Secrets()))
+	}
+}
