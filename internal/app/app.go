@@ -237,6 +237,9 @@ func runReplay(ctx context.Context, args []string, env Env) error {
 		}
 	}
 	enforce := *execute
+	if enforce && len(cfg.Tenants) == 0 {
+		return errors.New("--execute needs SPRESPONDER_TENANTS: the responder must know whose credentials it may remove")
+	}
 	o := buildOptions{operator: "replay by " + *operator, enforce: &enforce}
 	if !enforce {
 		// A plan must change nothing: not the tenant, not the ledger, not

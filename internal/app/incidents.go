@@ -15,6 +15,7 @@ import (
 	"github.com/spresponder/spresponder/internal/config"
 	"github.com/spresponder/spresponder/internal/incident"
 	"github.com/spresponder/spresponder/internal/ledger"
+	"github.com/spresponder/spresponder/internal/playbook"
 )
 
 const incidentsUsage = `spresponder incidents: inspect and act on the incident ledger
@@ -119,6 +120,9 @@ func runIncidents(ctx context.Context, args []string, env Env) error {
 		}
 		in, err := ledger.Mutate(ctx, led, id, func(cur *incident.Incident) error {
 			now := env.Now()
+			if cur.Owner != "" && now.Before(cur.LeaseUntil) {
+				return fmt.Errorf("incident %s is being worked on right now (lease until %s): try again in a minute", cur.ID, cur.LeaseUntil.Format(time.RFC3339))
+			}
 			cur.State, cur.Updated, cur.NextAttempt = incident.StateResolved, now, time.Time{}
 			cur.History = append(cur.History, incident.Event{At: now, Step: "resolve", What: "resolved", Detail: *note, Actor: *operator})
 			return nil
@@ -144,6 +148,9 @@ func runIncidents(ctx context.Context, args []string, env Env) error {
 			return err
 		}
 		in, err := sys.responder.Run(ctx, id, log)
+		if errors.Is(err, playbook.ErrInProgress) {
+			return fmt.Errorf("incident %s is being worked on right now; it will be picked up: %w", id, err)
+		}
 		if err != nil {
 			return err
 		}
@@ -164,16 +171,21 @@ func prepareRedrive(cur *incident.Incident, enforce bool, operator string, now t
 	if cur.State == incident.StateResolved {
 		return fmt.Errorf("incident %s is resolved: nothing to re-drive", cur.ID)
 	}
+	if cur.Owner != "" && now.Before(cur.LeaseUntil) {
+		return fmt.Errorf("incident %s is being worked on right now (lease until %s)", cur.ID, cur.LeaseUntil.Format(time.RFC3339))
+	}
 	detail := "re-drive requested"
 	if enforce && cur.Mode == "dry-run" {
+		// The plan is made again from a fresh verification, and the owners
+		// are told again: what they were told described a plan, not an
+		// action. Pages stay sent.
 		cur.Actions = slices.DeleteFunc(cur.Actions, func(a incident.Action) bool { return a.DryRun })
+		cur.Notified = slices.DeleteFunc(cur.Notified, func(n incident.Notification) bool { return n.Channel != "page" })
 		cur.NotifyOnly, cur.Mode = "", ""
 		for i := range cur.Steps {
-			if cur.Steps[i].Name != incident.StepVerify {
-				cur.Steps[i].State, cur.Steps[i].Reason = incident.Pending, ""
-			}
+			cur.Steps[i].State, cur.Steps[i].Reason = incident.Pending, ""
 		}
-		detail = "re-drive requested: the dry-run plan will be carried out now that the responder enforces"
+		detail = "re-drive requested: the dry-run plan will be made again and carried out now that the responder enforces"
 	}
 	for i := range cur.Steps {
 		if cur.Steps[i].State == incident.Failed {

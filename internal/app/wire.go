@@ -2,10 +2,12 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -192,8 +194,13 @@ type pageAdapter struct {
 
 func (p *pageAdapter) Page(ctx context.Context, in *incident.Incident, reason string) error {
 	pages := notify.Pages(in, nil)
-	if len(pages) == 0 {
-		pages = []notify.Page{{Trigger: notify.TriggerNeedsHuman, Severity: notify.SeverityWarning, Reason: reason}}
+	// The playbook pages for a reason of its own (an escalation, a forged
+	// detection) even when the incident's state shows other triggers that
+	// may have paged already: that reason gets its own page.
+	if in.State == incident.StateNeedsHuman || !slices.ContainsFunc(pages, func(p notify.Page) bool { return strings.Contains(reason, p.Reason) }) {
+		if !slices.ContainsFunc(pages, func(p notify.Page) bool { return p.Trigger == notify.TriggerNeedsHuman }) {
+			pages = append(pages, notify.Page{Trigger: notify.TriggerNeedsHuman, Severity: notify.SeverityWarning, Reason: reason})
+		}
 	}
 	d := &notify.Delivery{Incident: in, Pages: pages}
 	for _, t := range p.ch.Targets(d) {
@@ -243,22 +250,29 @@ func (s sweeper) Sweep(ctx context.Context) (string, error) {
 	for _, in := range open {
 		// An open incident nobody holds, or whose holder's lease ran out,
 		// was left by a process that died (or a claim whose answer was
-		// lost): pick it up.
+		// lost): pick it up. Age is judged by Created: duplicates and proof
+		// bump Updated and would hide it.
 		if strings.HasPrefix(in.ID, ledger.BreakerIDPrefix) {
 			continue
 		}
-		if in.Owner == "" && now.Sub(in.Updated) > s.sys.cfg.StageDeadline || in.Owner != "" && now.After(in.LeaseUntil) {
+		if in.Owner == "" && now.Sub(in.Created) > s.sys.cfg.StageDeadline || in.Owner != "" && now.After(in.LeaseUntil) {
 			run = append(run, in.ID)
 		}
 	}
 	states := map[incident.State]int{}
 	for _, id := range run {
 		in, err := s.sys.responder.Run(ctx, id, s.log)
+		if errors.Is(err, playbook.ErrInProgress) {
+			states["in progress elsewhere"]++
+			continue
+		}
 		if err != nil {
 			s.log.Error("re-drive", zap.String("incident", id), zap.Error(err))
+			states["failed"]++
 			continue
 		}
 		states[in.State]++
 	}
-	return fmt.Sprintf("re-drove %d incident(s): %d done, %d parked, %d need a human", len(run), states[incident.StateDone], states[incident.StateParked], states[incident.StateNeedsHuman]), nil
+	return fmt.Sprintf("re-drove %d incident(s): %d done, %d parked, %d need a human, %d in progress elsewhere, %d failed to run",
+		len(run), states[incident.StateDone], states[incident.StateParked], states[incident.StateNeedsHuman], states["in progress elsewhere"], states["failed"]), nil
 }

@@ -36,7 +36,7 @@ var Settings = []Setting{
 	{"SPRESPONDER_FAILED_SECRET_CODES", "7000215,7000222", "Sign-in error codes that mean an invalid or expired client secret."},
 	{"SPRESPONDER_STATE_DIR", ".spresponder", "Local directory for the embedded ledger and quarantine (CLI, demo, local runs)."},
 	{"SPRESPONDER_RULES", "(built-in default)", "Path of the rules file (YAML): which signals lead to which actions, protected apps, allowed networks. `spresponder rules` prints the default."},
-	{"SPRESPONDER_BREAKER_LIMIT", "5", "Blast-radius breaker: credential removals allowed per window, tenant-wide; past it incidents are notify-only and on-call is paged. 0 allows none."},
+	{"SPRESPONDER_BREAKER_LIMIT", "5", "Blast-radius breaker: writes to the tenant (credential removals, confirmCompromised, disable) allowed per window, tenant-wide, counted in the ledger across instances; past it incidents are notify-only and on-call is paged. 0 allows none."},
 	{"SPRESPONDER_BREAKER_WINDOW", "1h", "The breaker's window."},
 	{"SPRESPONDER_LEDGER", "file", "`file` (embedded store under SPRESPONDER_STATE_DIR) or `blob` (Azure Blob Storage, shared by all instances: use it in Azure)."},
 	{"SPRESPONDER_LEDGER_ACCOUNT_URL", "(empty)", "Blob endpoint of the ledger's storage account, e.g. https://acct.blob.core.windows.net (managed identity; role Storage Blob Data Contributor). Required with SPRESPONDER_LEDGER=blob."},

@@ -29,11 +29,14 @@ type PasswordCredential struct {
 type KeyCredential struct {
 	KeyID               string
 	DisplayName         string
-	CustomKeyIdentifier string // the thumbprint, hex, upper case
-	Type                string // AsymmetricX509Cert, X509CertAndPassword
-	Usage               string // Verify, Sign
-	Key                 []byte
-	Start, End          time.Time
+	CustomKeyIdentifier string // the thumbprint as Graph shows it (for matching)
+	// CustomKeyIdentifierRaw is the identifier's bytes exactly as Graph
+	// holds them, sent back unchanged when the certificate is kept.
+	CustomKeyIdentifierRaw []byte
+	Type                   string // AsymmetricX509Cert, X509CertAndPassword
+	Usage                  string // Verify, Sign
+	Key                    []byte
+	Start, End             time.Time
 }
 
 // Object is an application or a service principal with its credentials.

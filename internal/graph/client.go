@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -79,10 +80,18 @@ func New(cfg Config) (*Client, error) {
 			return nil, fmt.Errorf("graph credential: %w", err)
 		}
 	}
-	// The token provider sends no token to a host outside this list, which
-	// is how a mistyped base URL would leak nothing.
+	// The token provider sends no token to a host outside this list, so a
+	// mistyped base URL leaks nothing: only Graph's own hosts, and the
+	// simulated tenant on loopback when it is given its static token.
+	hosts := []string{"graph.microsoft.com", "graph.microsoft.us", "dod-graph.microsoft.us", "microsoftgraph.chinacloudapi.cn"}
+	if _, static := cfg.Credential.(StaticToken); static && u.Hostname() == "127.0.0.1" {
+		hosts = append(hosts, "127.0.0.1")
+	}
+	if !slices.Contains(hosts, u.Hostname()) {
+		return nil, fmt.Errorf("graph base URL host %q is not a Microsoft Graph host (the simulated tenant listens on 127.0.0.1 and takes a static token)", u.Hostname())
+	}
 	auth, err := azauth.NewAzureIdentityAuthenticationProviderWithScopesAndValidHosts(cred,
-		[]string{"https://graph.microsoft.com/.default"}, []string{"graph.microsoft.com", u.Hostname()})
+		[]string{"https://graph.microsoft.com/.default"}, hosts)
 	if err != nil {
 		return nil, fmt.Errorf("graph auth: %w", err)
 	}
@@ -164,7 +173,9 @@ func (e *Error) Error() string {
 // Unwrap exposes the class (directory.ErrNotFound, ...) and, for 429, a
 // *directory.ThrottledError.
 func (e *Error) Unwrap() []error {
-	if e.retry > 0 || e.Status == 429 {
+	// Retry-After means "wait" only on a throttle or an outage; on a
+	// refusal it changes nothing.
+	if e.Status == 429 || (e.Status == 503 || e.Status == 504) && e.retry > 0 {
 		return []error{e.class, &directory.ThrottledError{RetryAfter: e.retry}}
 	}
 	return []error{e.class}
@@ -175,6 +186,11 @@ func (e *Error) Unwrap() []error {
 func Classify(op string, err error) error {
 	if err == nil {
 		return nil
+	}
+	for _, class := range []error{directory.ErrNotFound, directory.ErrForbidden, directory.ErrLicence, directory.ErrTransient, directory.ErrRejected} {
+		if errors.Is(err, class) {
+			return err // classified already (by this package, before any call)
+		}
 	}
 	e := &Error{Op: op}
 	var od *odataerrors.ODataError

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -161,10 +160,8 @@ func (c *Client) ReplaceKeyCredentials(ctx context.Context, kind directory.Objec
 		if k.DisplayName != "" {
 			m.SetDisplayName(ptr(k.DisplayName))
 		}
-		if k.CustomKeyIdentifier != "" {
-			if b, err := base64.StdEncoding.DecodeString(k.CustomKeyIdentifier); err == nil {
-				m.SetCustomKeyIdentifier(b)
-			}
+		if len(k.CustomKeyIdentifierRaw) > 0 {
+			m.SetCustomKeyIdentifier(k.CustomKeyIdentifierRaw)
 		}
 		if !k.Start.IsZero() {
 			m.SetStartDateTime(ptr(k.Start))
@@ -232,7 +229,8 @@ func keys(in []models.KeyCredentialable) []directory.KeyCredential {
 		// text Graph sends. Graph's text for a certificate is its hex
 		// thumbprint, so encoding the bytes again gives the thumbprint back.
 		if b := k.GetCustomKeyIdentifier(); len(b) > 0 {
-			kc.CustomKeyIdentifier = strings.ToUpper(base64.StdEncoding.EncodeToString(b))
+			kc.CustomKeyIdentifierRaw = b
+			kc.CustomKeyIdentifier = base64.StdEncoding.EncodeToString(b)
 		}
 		out = append(out, kc)
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	abstractions "github.com/microsoft/kiota-abstractions-go"
 	"github.com/microsoftgraph/msgraph-sdk-go/applications"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
@@ -22,6 +23,9 @@ import (
 // ApplicationOwners lists the owners of the application with appId (the
 // notifier's Owners interface). A missing application has no owners.
 func (c *Client) ApplicationOwners(ctx context.Context, appID string) ([]notify.Owner, error) {
+	if _, err := uuid.Parse(appID); err != nil {
+		return nil, notify.Permanent(fmt.Errorf("list application owners: appId %q is not a GUID", appID))
+	}
 	var out []notify.Owner
 	err := c.call(ctx, "list application owners", func(ctx context.Context) error {
 		// The appId form of the owners route has no builder of its own.

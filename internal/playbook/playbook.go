@@ -29,6 +29,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -222,11 +223,14 @@ func (r *Responder) Handle(ctx context.Context, sigs []detect.Signal, log *zap.L
 		}
 		bySP[strings.ToLower(s.ServicePrincipalID)] = id
 	}
+	proofCache := map[string][]*incident.Incident{}
 	for _, s := range later {
 		if s.Kind == detect.BlockedSignIn {
-			n, err := r.attachProof(ctx, s)
+			// Proof is evidence, not work: failing to attach it must not
+			// hold back the batch's containment.
+			n, err := r.attachProof(ctx, s, proofCache)
 			if err != nil {
-				return out, fmt.Errorf("attach blocked sign-in %s: %w", s.DetectionID, err)
+				log.Warn("could not attach a blocked sign-in as proof", zap.String("sign_in", s.DetectionID), zap.Error(err))
 			}
 			out.Proof += n
 			continue
@@ -267,7 +271,7 @@ func (r *Responder) Handle(ctx context.Context, sigs []detect.Signal, log *zap.L
 		go func() {
 			defer wg.Done()
 			in, err := r.Run(ctx, id, log)
-			if err != nil {
+			if err != nil && !errors.Is(err, ErrInProgress) {
 				log.Error("incident run", zap.String("incident", id), zap.Error(err))
 			}
 			if in != nil {
@@ -325,10 +329,16 @@ func mergeSignal(in *incident.Incident, s detect.Signal, now time.Time) {
 
 // attachProof adds a blocked sign-in to the incidents of its service
 // principal: Conditional Access seen working.
-func (r *Responder) attachProof(ctx context.Context, s detect.Signal) (int, error) {
-	ins, err := r.store.ByServicePrincipal(ctx, s.ServicePrincipalID)
-	if err != nil {
-		return 0, err
+func (r *Responder) attachProof(ctx context.Context, s detect.Signal, cache map[string][]*incident.Incident) (int, error) {
+	sp := strings.ToLower(s.ServicePrincipalID)
+	ins, ok := cache[sp]
+	if !ok {
+		var err error
+		ins, err = r.store.ByServicePrincipal(ctx, sp)
+		if err != nil {
+			return 0, err
+		}
+		cache[sp] = ins
 	}
 	n := 0
 	for _, in := range ins {
@@ -358,48 +368,67 @@ func (r *Responder) attachProof(ctx context.Context, s detect.Signal) (int, erro
 	return n, nil
 }
 
-// errLeaseHeld means another instance is working on the incident.
-var errLeaseHeld = errors.New("incident lease held by another instance")
+// ErrInProgress means another run holds the incident's lease (in this
+// process or another): the caller leaves it alone.
+var ErrInProgress = errors.New("incident in progress elsewhere")
+
+// errSettled stops Run for an incident that needs no run.
+var errSettled = errors.New("incident settled")
 
 // Run takes the incident's lease and runs its remaining stages. It returns
-// the incident as stored at the end.
+// the incident as stored at the end, or ErrInProgress when another run holds
+// it. Incidents that are done, resolved or waiting for a person are
+// returned as they are: only a person's redrive sends those back to work.
 func (r *Responder) Run(ctx context.Context, id string, log *zap.Logger) (*incident.Incident, error) {
 	if log == nil {
 		log = r.log
 	}
+	// Each run has its own lease token: two runs in one process are as
+	// exclusive as two runs in two processes.
+	owner := fmt.Sprintf("%s/%08x", r.cfg.Owner, rand.Uint32())
+	var settled *incident.Incident
 	in, err := r.store.Mutate(ctx, id, func(cur *incident.Incident) error {
 		now := r.now()
-		if cur.State == incident.StateDone || cur.State == incident.StateResolved {
-			return nil
+		switch cur.State {
+		case incident.StateDone, incident.StateResolved, incident.StateNeedsHuman:
+			settled = cur
+			return errSettled
 		}
-		if cur.Owner != "" && cur.Owner != r.cfg.Owner && now.Before(cur.LeaseUntil) {
-			return errLeaseHeld
+		if cur.Owner != "" && now.Before(cur.LeaseUntil) {
+			return ErrInProgress
 		}
-		cur.Owner, cur.LeaseUntil = r.cfg.Owner, now.Add(r.cfg.Lease)
+		cur.Owner, cur.LeaseUntil, cur.State = owner, now.Add(r.cfg.Lease), incident.StateOpen
 		return nil
 	})
-	if errors.Is(err, errLeaseHeld) {
+	switch {
+	case errors.Is(err, errSettled):
+		return settled, nil
+	case errors.Is(err, ErrInProgress):
 		log.Info("incident in progress elsewhere", zap.String("incident", id))
-		return in, nil
-	}
-	if err != nil {
+		return nil, fmt.Errorf("%s: %w", id, ErrInProgress)
+	case err != nil:
 		return nil, fmt.Errorf("lease %s: %w", id, err)
-	}
-	if in.State == incident.StateDone || in.State == incident.StateResolved {
-		return in, nil
 	}
 	log = log.With(zap.String("incident", in.ID), zap.String("app_id", in.Key.AppID), zap.String("sp_id", in.Key.ServicePrincipalID))
 	sctx, cancel := context.WithTimeout(ctx, r.cfg.StageDeadline)
 	defer cancel()
-	run := &run{r: r, in: in, log: log}
+	run := &run{r: r, in: in, log: log, owner: owner}
 	stageErr := run.stages(sctx)
 	return r.finish(ctx, run, stageErr)
 }
+
+// errLeaseLost: the run no longer holds the lease (it ran past it and
+// another run took over, or a person resolved the incident). Nothing it
+// decided is written.
+var errLeaseLost = errors.New("lease lost")
 
 // finish releases the lease and parks, escalates or closes the incident.
 func (r *Responder) finish(ctx context.Context, run *run, stageErr error) (*incident.Incident, error) {
 	var page string
 	in, err := r.store.Mutate(context.WithoutCancel(ctx), run.in.ID, func(cur *incident.Incident) error {
+		if cur.Owner != run.owner || cur.State == incident.StateResolved {
+			return errLeaseLost
+		}
 		run.copyTo(cur)
 		now := r.now()
 		cur.Owner, cur.LeaseUntil = "", time.Time{}
@@ -412,20 +441,26 @@ func (r *Responder) finish(ctx context.Context, run *run, stageErr error) (*inci
 			cur.State = incident.StateNeedsHuman
 			cur.Record(now, "run", "needs a human", stageErr.Error())
 			page = stageErr.Error()
+			run.escalated = true
 		default:
 			cur.Attempts++
 			if cur.Attempts >= r.cfg.MaxAttempts {
 				cur.State = incident.StateNeedsHuman
 				cur.Record(now, "run", "needs a human", fmt.Sprintf("gave up after %d attempts: %v", cur.Attempts, stageErr))
 				page = fmt.Sprintf("Graph kept failing past %d attempts: %v", cur.Attempts, stageErr)
+				run.escalated = true
 			} else {
 				cur.State = incident.StateParked
-				cur.NextAttempt = now.Add(r.cfg.Backoff << (cur.Attempts - 1))
+				cur.NextAttempt = now.Add(r.cfg.Backoff << min(cur.Attempts-1, 10))
 				cur.Record(now, "run", "parked", fmt.Sprintf("attempt %d failed: %v; next attempt at %s", cur.Attempts, stageErr, cur.NextAttempt.Format(time.RFC3339)))
 			}
 		}
 		return nil
 	})
+	if errors.Is(err, errLeaseLost) {
+		run.log.Warn("run lost its lease: its outcome is not recorded (the holder's is)", zap.NamedError("stage_error", stageErr))
+		return nil, fmt.Errorf("%s: %w", run.in.ID, ErrInProgress)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("record outcome of %s: %w", run.in.ID, err)
 	}

@@ -47,14 +47,15 @@ const (
 // rules is a fixed rule set for the tests: every risk signal removes the
 // named credentials, checks the policy and notifies.
 type rules struct {
-	dryRun, confirm bool
-	protected       []string
+	dryRun, confirm, requireAtRisk bool
+	protected                      []string
 }
 
 func (r rules) Plan(s detect.Signal) (playbook.Plan, bool) {
 	switch s.Kind {
 	case detect.LeakedCredential, detect.RiskDetection, detect.RiskySignIn:
-		return playbook.Plan{Rule: "test-" + string(s.Kind), RemoveCredential: true, CheckPolicy: true, Notify: true, DryRun: r.dryRun, ConfirmCompromised: r.confirm}, true
+		return playbook.Plan{Rule: "test-" + string(s.Kind), RemoveCredential: true, CheckPolicy: true, Notify: true, DryRun: r.dryRun,
+			ConfirmCompromised: r.confirm, RequireAtRisk: r.requireAtRisk && s.Kind == detect.RiskySignIn}, true
 	}
 	return playbook.Plan{}, false
 }
@@ -92,6 +93,7 @@ type harness struct {
 	rules   rules
 	cfg     playbook.Config
 	simOpts []graphsim.Option
+	seedMod func(*graphsim.Seed)
 	log     *zap.Logger
 	dir     string
 }
@@ -105,6 +107,9 @@ func newHarness(t *testing.T, mod ...func(*harness)) *harness {
 	seed, err := graphsim.Load(filepath.Join("..", "..", "testdata", "tenant", "demo.json"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if h.seedMod != nil {
+		h.seedMod(seed)
 	}
 	h.sim = graphsim.New(*seed, h.simOpts...)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -486,5 +491,86 @@ func TestBlockedSignInAttachedAsProof(t *testing.T) {
 	}
 	if got.Verdict == nil || len(got.Verdict.Proof) != 1 || got.Verdict.Proof[0].IPAddress != "203.0.113.45" {
 		t.Fatalf("proof = %+v", got.Verdict)
+	}
+}
+
+func TestNoDetectionIDNoWrite(t *testing.T) {
+	h := newHarness(t)
+	in := h.only(h.handle(leak(tfApp, tfSP, "", tfSecret)))
+	if in.Verification.Verified || len(h.writes()) != 0 {
+		t.Fatalf("verification %+v writes %+v", in.Verification, h.writes())
+	}
+}
+
+func TestTwoCertificatesOnOneObject(t *testing.T) {
+	h := newHarness(t, func(h *harness) {
+		h.seedMod = func(s *graphsim.Seed) {
+			for i := range s.ServicePrincipalRiskDetections {
+				if s.ServicePrincipalRiskDetections[i].ID == tfSuspect {
+					s.ServicePrincipalRiskDetections[i].KeyIDs = []string{tfCert, tfCert2}
+				}
+			}
+		}
+	})
+	s := leak(tfApp, tfSP, tfSuspect, tfCert, tfCert2)
+	s.Kind, s.RiskEventType, s.RiskLevel = detect.RiskDetection, "suspiciousSignins", "medium"
+	in := h.only(h.handle(s))
+	pw, certs := h.appKeys(tfApp)
+	if in.State != incident.StateDone || len(certs) != 0 || len(pw) != 2 {
+		t.Fatalf("state %s: certificates left %v, passwords %v, actions %+v", in.State, certs, pw, in.Actions)
+	}
+}
+
+func TestConcurrentRunsInOneProcessWriteOnce(t *testing.T) {
+	h := newHarness(t)
+	s := leak(tfApp, tfSP, tfLeak, tfSecret)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			s := s
+			s.Source.SequenceNumber = int64(100 + i)
+			if _, err := h.r.Handle(context.Background(), []detect.Signal{s}, nil); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if w := h.writes(); len(w) != 1 {
+		t.Fatalf("writes = %+v", w)
+	}
+}
+
+// TestParkedRiskySignInResumes: a removal that needs the service principal
+// at risk fails transiently and is parked; the next run verifies again and
+// removes the credential.
+func TestParkedRiskySignInResumes(t *testing.T) {
+	h := newHarness(t, func(h *harness) {
+		h.rules.requireAtRisk = true
+		h.cfg.StageDeadline = 3 * time.Second
+	})
+	if err := h.sim.AddFault(graphsim.Fault{Route: "POST /applications/*/removePassword", Kind: graphsim.FaultStatus, Status: 500}); err != nil {
+		t.Fatal(err)
+	}
+	s := leak(tfApp, tfSP, "signin-77", tfSecret)
+	s.Kind, s.RiskEventType = detect.RiskySignIn, ""
+	in := h.only(h.handle(s))
+	if in.State != incident.StateParked || len(h.writes()) != 0 {
+		t.Fatalf("first run: state %s writes %+v", in.State, h.writes())
+	}
+	h.sim.ClearFaults()
+	got, err := h.r.Run(context.Background(), in.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != incident.StateDone || len(h.writes()) != 1 {
+		t.Fatalf("second run: state %s writes %+v actions %+v", got.State, h.writes(), got.Actions)
+	}
+}
+
+func TestBreakerCountsEveryWrite(t *testing.T) {
+	h := newHarness(t, func(h *harness) { h.limit = 1; h.rules.confirm = true })
+	in := h.only(h.handle(leak(tfApp, tfSP, tfLeak, tfSecret)))
+	if len(h.writes()) != 0 || !strings.Contains(in.NotifyOnly, "breaker") {
+		t.Fatalf("a removal and a confirmCompromised passed a breaker of 1: writes %+v", h.writes())
 	}
 }

@@ -22,10 +22,12 @@ import (
 // what other instances append meanwhile (duplicate signals, proof of a
 // block) is kept.
 type run struct {
-	r       *Responder
-	in      *incident.Incident
-	log     *zap.Logger
-	flushed int // history events of in already in the store
+	r         *Responder
+	in        *incident.Incident
+	log       *zap.Logger
+	owner     string // this run's lease token
+	escalated bool   // the run ends needing a human: page even if pages were sent before
+	flushed   int    // history events of in already in the store
 
 	plan      Plan
 	app, sp   *directory.Object
@@ -81,8 +83,8 @@ func mergeProof(a, b []incident.SignInRef) []incident.SignInRef {
 // save makes the run's progress durable.
 func (x *run) save(ctx context.Context) error {
 	stored, err := x.r.store.Mutate(context.WithoutCancel(ctx), x.in.ID, func(cur *incident.Incident) error {
-		if cur.Owner != x.r.cfg.Owner {
-			return fmt.Errorf("lost the lease on %s to %q", cur.ID, cur.Owner)
+		if cur.Owner != x.owner || cur.State == incident.StateResolved {
+			return fmt.Errorf("%w: %s is now held by %q in state %s", errLeaseLost, cur.ID, cur.Owner, cur.State)
 		}
 		x.copyTo(cur)
 		return nil
@@ -117,7 +119,17 @@ func (x *run) stages(ctx context.Context) error {
 		{incident.StepNotify, x.notifyOwners},
 	} {
 		step := x.in.Step(st.name)
-		if step.State == incident.Done || step.State == incident.Skipped {
+		finished := step.State == incident.Done || step.State == incident.Skipped
+		if st.name == incident.StepVerify && finished {
+			// Verification is only reads: while containment is not
+			// finished, every run verifies again, so a write never rests on
+			// an old verdict (a detection dismissed since, an app tagged
+			// protected since) and the run has fresh objects to work on.
+			if c := x.in.Step(incident.StepContain).State; c != incident.Done && c != incident.Skipped {
+				finished = false
+			}
+		}
+		if finished {
 			continue
 		}
 		step.Attempts++
@@ -227,6 +239,11 @@ func (x *run) verify(ctx context.Context) error {
 		x.in.App.ApplicationID, x.in.App.DisplayName = x.app.ID, x.app.DisplayName
 		x.in.App.Tags = append(x.in.App.Tags, x.app.Tags...)
 	}
+	if x.sp == nil {
+		// No service principal for this appId in Graph: the record's id is
+		// not verified, so nothing may target it.
+		x.in.App.ServicePrincipalID = ""
+	}
 	if x.sp != nil {
 		x.in.App.ServicePrincipalID = x.sp.ID
 		if x.in.App.DisplayName == "" {
@@ -238,8 +255,16 @@ func (x *run) verify(ctx context.Context) error {
 		x.in.App.RiskLevel, x.in.App.RiskState = x.risky.RiskLevel, x.risky.RiskState
 	}
 
+	for what, id := range map[string]string{"detection": det.AppID, "risky service principal": risky.AppID} {
+		if id != "" && !strings.EqualFold(id, s.AppID) {
+			x.pages = append(x.pages, fmt.Sprintf("the %s in Graph belongs to app %s, the record says %s", what, id, s.AppID))
+			return fail(fmt.Sprintf("the %s in Graph belongs to app %s, not %s: refusing to act on an ambiguous mapping", what, id, s.AppID))
+		}
+	}
 	keys := s.KeyIDs
 	switch {
+	case (s.Kind == detect.LeakedCredential || s.Kind == detect.RiskDetection) && s.DetectionID == "":
+		return fail("the record carries no detection id, so it cannot be checked against Graph: no write")
 	case readDetection && errors.Is(detErr, directory.ErrNotFound):
 		x.pages = append(x.pages, fmt.Sprintf("detection %s in the event stream is unknown to Graph (forged or wrong tenant)", s.DetectionID))
 		return fail(fmt.Sprintf("detection %s is unknown to Graph: no write (a forged or stale event)", s.DetectionID))
@@ -265,6 +290,12 @@ func (x *run) verify(ctx context.Context) error {
 		v.Detail = fmt.Sprintf("detection %s (%s, %s, %s) confirmed by Graph", det.ID, det.RiskEventType, det.RiskLevel, det.RiskState)
 	case readDetection && licence:
 		v.Method = "credentialOnly"
+	case readDetection && detErr != nil:
+		// Only a missing licence may fall back to checking the credential:
+		// a detection Graph would not show us (permission, a malformed id)
+		// is not verified.
+		x.pages = append(x.pages, "could not read detection "+s.DetectionID+": "+detErr.Error())
+		return fail(fmt.Sprintf("could not read detection %s from Graph (%v): no write", s.DetectionID, detErr))
 	case s.Kind == detect.RiskyServicePrincipal:
 		v.Method = "riskyServicePrincipal"
 		if licence {
@@ -352,20 +383,47 @@ func locate(app, sp *directory.Object, keyID, thumb string) (incident.Credential
 // contain removes the verified credentials and applies the rule's extra
 // containment, within the safety switches.
 func (x *run) contain(ctx context.Context) error {
+	// A write an earlier run started and never saw finish is settled first,
+	// by re-reading the tenant, whatever this run's verification says.
+	for _, a := range slices.Clone(x.in.Actions) {
+		if a.State != incident.Started {
+			continue
+		}
+		done, err := x.applied(ctx, a)
+		if err != nil {
+			x.pages = append(x.pages, fmt.Sprintf("outcome of %s unknown: %v", a.ID, err))
+			return fmt.Errorf("re-read after an unknown outcome of %s: %w", a.ID, err)
+		}
+		if done {
+			if err := x.finishAction(ctx, a.ID, incident.Done, "found done on re-read after an unknown outcome"); err != nil {
+				return err
+			}
+		}
+	}
 	if !x.in.Verification.Verified {
 		x.skip(incident.StepContain, "the signal was not verified against Graph: nothing is written")
 		return nil
 	}
 	planned := x.plannedActions()
+	plannedIDs := map[string]bool{}
+	for _, a := range planned {
+		plannedIDs[a.ID] = true
+	}
+	// An earlier action the fresh plan no longer needs (its credential is
+	// gone) is closed, not retried.
+	for i := range x.in.Actions {
+		a := &x.in.Actions[i]
+		if (a.State == incident.Pending || a.State == incident.Failed) && !plannedIDs[a.ID] {
+			a.State, a.Reason, a.Finished = incident.Skipped, "no longer needed: Graph no longer shows the credential", x.r.now()
+		}
+	}
 	if len(planned) == 0 {
 		x.skip(incident.StepContain, "nothing to contain: "+x.nothingReason())
 		return nil
 	}
 	// Safety switches, most absolute first.
 	withhold := ""
-	var tags []string
-	tags = append(tags, x.in.App.Tags...)
-	if prot, why := x.r.rules.Protected(x.in.App.AppID, tags); prot {
+	if prot, why := x.r.rules.Protected(x.in.App.AppID, x.in.App.Tags); prot {
 		withhold = "protected app (" + why + "): notify only"
 	} else if x.r.cfg.KillSwitch {
 		withhold = "kill switch is on (SPRESPONDER_KILL_SWITCH): no write to the tenant"
@@ -375,14 +433,17 @@ func (x *run) contain(ctx context.Context) error {
 			withhold = "dry-run (rule " + x.plan.Rule + ")"
 		}
 	}
-	newRemovals := 0
+	// Every new destructive action counts against the breaker, not only
+	// credential removals: a rule that disables service principals is as
+	// dangerous in a flood.
+	newWrites := 0
 	for _, a := range planned {
-		if isRemoval(a.Kind) && x.in.Action(a.ID) == nil {
-			newRemovals++
+		if x.in.Action(a.ID) == nil {
+			newWrites++
 		}
 	}
-	if withhold == "" && newRemovals > 0 && x.r.breaker != nil {
-		d, err := x.r.breaker.Allow(ctx, x.in.Key.TenantID, newRemovals)
+	if withhold == "" && newWrites > 0 && x.r.breaker != nil {
+		d, err := x.r.breaker.Allow(ctx, x.in.Key.TenantID, newWrites)
 		if err != nil {
 			return fmt.Errorf("contain: %w", err)
 		}
@@ -409,23 +470,29 @@ func (x *run) contain(ctx context.Context) error {
 		x.skip(incident.StepContain, withhold)
 		return x.save(ctx)
 	}
-	// Credential removals go out together; the service-principal actions
-	// after them (confirmCompromised makes the block apply to new tokens).
-	var removals, others []string
+	// Secret removals go out together (each is its own call on its own
+	// key). Certificate removals rewrite the object's whole certificate
+	// list, so they go one at a time, each from a fresh read: two at once
+	// would each put back the certificate the other removed. The
+	// service-principal actions come last.
+	var secrets, certs, others []string
 	for _, a := range x.in.Actions {
 		if a.State == incident.Done || a.State == incident.Skipped {
 			continue
 		}
-		if isRemoval(a.Kind) {
-			removals = append(removals, a.ID)
-		} else {
+		switch a.Kind {
+		case "removePassword":
+			secrets = append(secrets, a.ID)
+		case "removeCertificate":
+			certs = append(certs, a.ID)
+		default:
 			others = append(others, a.ID)
 		}
 	}
 	var errs []error
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for _, id := range removals {
+	for _, id := range secrets {
 		wg.Go(func() {
 			if err := x.perform(ctx, id); err != nil {
 				mu.Lock()
@@ -438,7 +505,7 @@ func (x *run) contain(ctx context.Context) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	for _, id := range others {
+	for _, id := range append(certs, others...) {
 		if err := x.perform(ctx, id); err != nil {
 			return err
 		}
@@ -532,18 +599,6 @@ func (x *run) perform(ctx context.Context, id string) error {
 	a := *x.in.Action(id)
 	x.mu.Unlock()
 	log := x.log.With(zap.String("step", "contain"), zap.String("action", a.Kind), zap.String("key_id", a.KeyID))
-	if a.State == incident.Started {
-		// A previous run died (or ran out of time) mid-write: learn what
-		// happened before writing anything.
-		done, err := x.applied(ctx, a)
-		if err != nil {
-			return fmt.Errorf("re-read after an unknown outcome of %s: %w", a.ID, err)
-		}
-		if done {
-			return x.finishAction(ctx, id, incident.Done, "found done on re-read after an unknown outcome")
-		}
-		log.Info("write of unknown outcome was not applied: writing again")
-	}
 	for attempt := 1; ; attempt++ {
 		x.mu.Lock()
 		ap := x.in.Action(id)
@@ -565,7 +620,9 @@ func (x *run) perform(ctx context.Context, id string) error {
 		if rerr == nil && done {
 			return x.finishAction(ctx, id, incident.Done, "confirmed by re-read after: "+err.Error())
 		}
-		if rerr == nil && !directory.Retryable(err) {
+		if !directory.Retryable(err) {
+			// Graph refused the request (4xx): it was not applied, whether
+			// or not the re-read worked.
 			ferr := x.finishAction(ctx, id, incident.Failed, err.Error())
 			return errors.Join(fmt.Errorf("%w: %s refused: %v", errNeedsHuman, id, err), ferr)
 		}
@@ -631,9 +688,19 @@ func (x *run) write(ctx context.Context, a incident.Action) error {
 	case "removePassword":
 		return d.RemovePassword(ctx, directory.ObjectKind(c.Location), objID, a.KeyID)
 	case "removeCertificate":
-		if o == nil {
-			return fmt.Errorf("%w: %s not read", directory.ErrRejected, c.Location)
+		// Read the certificates afresh: the PATCH replaces the whole list,
+		// so it must start from what the object holds now.
+		var fresh directory.Object
+		var err error
+		if c.Location == string(directory.ServicePrincipal) {
+			fresh, err = d.ServicePrincipal(ctx, x.in.App.AppID)
+		} else {
+			fresh, err = d.Application(ctx, x.in.App.AppID)
 		}
+		if err != nil {
+			return err
+		}
+		o = &fresh
 		var keep []directory.KeyCredential
 		for _, k := range o.Keys {
 			if strings.EqualFold(k.KeyID, a.KeyID) {
