@@ -10,6 +10,10 @@ FUZZ_TARGETS := \
 	./internal/invocation:FuzzDecode \
 	./internal/jsonscan:FuzzUnescape \
 	./internal/jsonscan:FuzzSkipValue \
+	./internal/jsonscan:FuzzSkipContainerFast \
+	./internal/invocation:FuzzFusedMatchesTwoPass \
+	./internal/invocation:FuzzFusedRoundTrip \
+	./internal/entra:FuzzAuditScreen \
 	./internal/detect:FuzzSignInScreen \
 	./internal/detect:FuzzRecordDecoders \
 	./internal/capolicy:FuzzDecodePolicies \

@@ -106,9 +106,10 @@ func record(t templates, kind string, r *rand.Rand, tenant string) map[string]an
 	return rec
 }
 
-// Generate builds an invocation of about target bytes, in batches of
-// eventsPerBatch events... as one invocation holding events of about
-// target/events bytes each. It is deterministic for a seed.
+// Generate builds one invocation of about target bytes holding events
+// events of about target/events bytes each, shaped as the host sends a
+// batch (cardinality many, dataType string). It is deterministic for a
+// seed.
 func Generate(testdataDir string, target, events int, seed uint64) ([]byte, Stats, error) {
 	t, err := load(testdataDir)
 	if err != nil {

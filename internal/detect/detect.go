@@ -330,7 +330,14 @@ func (b *Batch) RiskyServicePrincipal(rec []byte, src Source) (Outcome, error) {
 }
 
 // AuditLog examines an AuditLogs record; only credential management counts.
+// The fast screen reads the activity's name from the bytes; only a record
+// that could be credential management (or that the screen cannot read with
+// certainty) is decoded fully. FuzzAuditScreen holds the screen to the full
+// decoder.
 func (b *Batch) AuditLog(rec []byte, src Source) (Outcome, error) {
+	if v, err := entra.ScanAudit(rec); err == nil && !v.Escaped && !entra.CouldBeCredentialChange(v.ActivityDisplayName) {
+		return Skipped, nil
+	}
 	a, err := entra.DecodeAuditLog(rec)
 	if err != nil {
 		return Skipped, err

@@ -2,6 +2,7 @@ package entra
 
 import (
 	"bytes"
+	"encoding/binary"
 
 	"github.com/spresponder/spresponder/internal/jsonscan"
 )
@@ -63,8 +64,11 @@ func ScanSignIn(b []byte, props int) (SignInView, error) {
 			if b[i] != '{' {
 				return jsonscan.SkipValue(b, i)
 			}
-			return jsonscan.Object(b, i, func(k []byte, _ bool, j int) (int, error) {
+			return jsonscan.Object(b, i, func(k []byte, kEsc bool, j int) (int, error) {
 				if string(k) != "errorCode" {
+					if kEsc || foldsTo(k, "errorCode") {
+						v.Escaped = true
+					}
 					return jsonscan.SkipValue(b, j)
 				}
 				if b[j] == '"' {
@@ -92,10 +96,56 @@ func ScanSignIn(b []byte, props int) (SignInView, error) {
 var wantedKeys = []string{"appId", "servicePrincipalId", "ipAddress", "riskLevelDuringSignIn", "riskLevelAggregated", "riskState", "status"}
 
 func foldsToWanted(key []byte) bool {
+	ascii := -1 // unknown
 	for _, w := range wantedKeys {
-		if len(w) == len(key) && bytes.EqualFold(key, []byte(w)) {
+		if len(key) == len(w) {
+			if bytes.EqualFold(key, []byte(w)) {
+				return true
+			}
+			continue
+		}
+		if len(key) < len(w) || len(key) > 3*len(w) {
+			continue
+		}
+		if ascii < 0 {
+			ascii = 0
+			if isASCII(key) {
+				ascii = 1
+			}
+		}
+		if ascii == 0 && bytes.EqualFold(key, []byte(w)) {
 			return true
 		}
 	}
 	return false
+}
+
+// foldsTo reports whether encoding/json would match key to the field named
+// w: equal under Unicode case folding, where a key of other letters can
+// have another length (the Kelvin sign folds to k, the long s to s).
+func foldsTo(key []byte, w string) bool {
+	if len(key) == len(w) {
+		return bytes.EqualFold(key, []byte(w))
+	}
+	// Every non-ASCII letter that folds to an ASCII one is at most three
+	// bytes, so only longer keys with non-ASCII bytes can still match.
+	if len(key) < len(w) || len(key) > 3*len(w) || isASCII(key) {
+		return false
+	}
+	return bytes.EqualFold(key, []byte(w))
+}
+
+func isASCII(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b)&0x8080808080808080 != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

@@ -7,10 +7,12 @@
 // host serialises the array of event bodies as a JSON string holding a JSON
 // array of JSON strings, so each body arrives escaped twice, and the
 // Metadata arrays (sequence numbers, offsets, enqueued times) arrive as JSON
-// strings holding JSON arrays. Decode unwraps every layer in one pass per
-// layer, without building intermediate values, and also accepts the other
-// shapes the host may send (no dataType: an array of objects; binary: base64
-// strings; cardinality one; or a future host that stops double-encoding).
+// strings holding JSON arrays. Decode unwraps both layers of the bodies in
+// a single pass (jsonscan.UnescapeStringArray; anything unusual takes one
+// pass per layer), without building intermediate values, and also accepts
+// the other shapes the host may send (no dataType: an array of objects;
+// binary: base64 strings; cardinality one; or a future host that stops
+// double-encoding).
 package invocation
 
 import (
@@ -127,14 +129,10 @@ func (r *Request) decodeEvents(b []byte, v int) (int, error) {
 	switch b[v] {
 	case '"':
 		// The usual case: a JSON string holding the serialised array.
-		layer1, end, err := jsonscan.Unescape(make([]byte, 0, estimateLen(b, v)), b[v:])
-		if err != nil {
-			return v, fmt.Errorf("events string: %w", err)
+		if end, ok := r.decodeFused(b, v); ok {
+			return end, nil
 		}
-		if err := r.decodeValue(layer1); err != nil {
-			return v, err
-		}
-		return v + end, nil
+		return r.decodeTwoPass(b, v)
 	case '[', '{':
 		end, err := jsonscan.SkipValue(b, v)
 		if err != nil {
@@ -148,9 +146,42 @@ func (r *Request) decodeEvents(b []byte, v int) (int, error) {
 	}
 }
 
-// estimateLen bounds the unescaped size of the string at b[v]: never more
-// than the rest of the input, so one allocation suffices.
-func estimateLen(b []byte, v int) int { return len(b) - v }
+// decodeFused decodes the usual form (a string holding an array of
+// strings) in one pass straight to the event bodies. It reports false,
+// leaving r as it was, when the value takes any other form or is malformed:
+// decodeTwoPass then decodes it or says what is wrong, with the same result
+// wherever both succeed.
+func (r *Request) decodeFused(b []byte, v int) (int, bool) {
+	// Each body is decoded into the scratch buffer (which grows when an
+	// event does not fit) and copied out at its exact size.
+	scratch := make([]byte, min(len(b)-v, 1<<20)+64)
+	evs := r.Events
+	end, ok := jsonscan.UnescapeStringArray(scratch, b[v:], func(idx int, content []byte) {
+		evs = append(evs, eventFrom(bytes.Clone(content), idx))
+	})
+	if !ok {
+		return v, false
+	}
+	r.Events = evs
+	return v + end, true
+}
+
+// decodeTwoPass unwraps the string at b[v] and then decodes its content.
+func (r *Request) decodeTwoPass(b []byte, v int) (int, error) {
+	layer1, end, err := jsonscan.Unescape(make([]byte, 0, estimateLen(b, v)), b[v:])
+	if err != nil {
+		return v, fmt.Errorf("events string: %w", err)
+	}
+	if err := r.decodeValue(layer1); err != nil {
+		return v, err
+	}
+	return v + end, nil
+}
+
+// estimateLen bounds the unescaped size of the string at b[v] (plus the
+// eight bytes Unescape may write past the end): never more than the rest of
+// the input, so one allocation suffices.
+func estimateLen(b []byte, v int) int { return len(b) - v + 8 }
 
 // decodeValue decodes the once-unwrapped trigger value: an array of events
 // (many) or a single event (one).
@@ -166,7 +197,7 @@ func (r *Request) decodeValue(val []byte) error {
 	}
 	// Bodies are never longer escaped than unescaped, so one buffer the size
 	// of the array holds them all and appends never move earlier bodies.
-	buf := make([]byte, 0, len(val))
+	buf := make([]byte, 0, len(val)+8)
 	_, err := jsonscan.Array(val, i, func(idx, e int) (int, error) {
 		if val[e] != '"' {
 			end, err := jsonscan.SkipValue(val, e)

@@ -222,9 +222,20 @@ func SkipValue(b []byte, i int) (int, error) {
 	}
 }
 
-// skipContainer skips an object or array iteratively with an explicit stack
-// of open brackets (bits: 1 = object).
+// skipContainer skips an object or array. The fast path handles every
+// well-formed container; on anything else (and at the end of the input) it
+// gives up, and skipContainerSlow, which it mirrors byte for byte, finds
+// and reports the error.
 func skipContainer(b []byte, i int) (int, error) {
+	if end, ok := skipContainerFast(b, i); ok {
+		return end, nil
+	}
+	return skipContainerSlow(b, i)
+}
+
+// skipContainerSlow skips an object or array iteratively with an explicit
+// stack of open brackets (bits: 1 = object).
+func skipContainerSlow(b []byte, i int) (int, error) {
 	var stack [maxDepth / 64]uint64
 	depth := 0
 	push := func(obj bool) bool {

@@ -2,6 +2,8 @@ package jsonscan
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"testing"
 	"unicode/utf8"
 )
@@ -62,3 +64,61 @@ func FuzzSkipValue(f *testing.F) {
 }
 
 func trimWS(b []byte) []byte { return b[SkipWS(b, 0):] }
+
+func TestMasks(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		x := lsb * uint64(c)
+		if got, want := eqMask(x, lsb*'"') != 0, c == '"'; got != want {
+			t.Errorf("eqMask(%#x) = %v", c, got)
+		}
+		wantBr := c == '{' || c == '}' || c == '[' || c == ']' || c == 'Y' || c == 'y' || c == '_' || c == 0x7f
+		if got := bracketMask(x) != 0; got != wantBr {
+			t.Errorf("bracketMask(%#x) = %v", c, got)
+		}
+		// A bracket is never missed, whatever surrounds it.
+		if c == '{' || c == '}' || c == '[' || c == ']' {
+			for k := 0; k < 8; k++ {
+				for _, fill := range []uint64{0, 'a', '{', 0xff, '"'} {
+					y := lsb*fill&^(0xff<<(8*k)) | uint64(c)<<(8*k)
+					if bracketMask(y)&(0x80<<(8*k)) == 0 {
+						t.Fatalf("bracketMask missed %q at %d among %#x", rune(c), k, fill)
+					}
+				}
+			}
+		}
+		// One byte among others: exactly that byte's top bit.
+		for k := 0; k < 8; k++ {
+			y := lsb*'a'&^(0xff<<(8*k)) | uint64(c)<<(8*k)
+			if got, want := eqMask(y, lsb*'"'), uint64(0); c == '"' && got != 0x80<<(8*k) || c != '"' && got != want {
+				t.Fatalf("eqMask(%#x at %d) = %#x", c, k, got)
+			}
+		}
+	}
+}
+
+// FuzzSkipContainerFast holds the word-at-a-time container skip to the
+// byte-by-byte one: same end and same error, on any input.
+func FuzzSkipContainerFast(f *testing.F) {
+	f.Add([]byte(`{"a":[1,{"b":"c\"d}]"}],"e":null}`))
+	f.Add([]byte(`[{"k":"v\\"},"\\\"{[",{}]`))
+	f.Add([]byte(`{"a":"b"]`))
+	f.Add([]byte(`{"Yy_":[{"x":"}]"},1,2,3,4,5,6,7,8,9]}  {`))
+	// Real records: long stretches of strings with a bracket now and then.
+	samples, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "entra", "sample-*.json"))
+	for _, s := range samples {
+		if b, err := os.ReadFile(s); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		i := SkipWS(b, 0)
+		if i >= len(b) || (b[i] != '{' && b[i] != '[') {
+			return
+		}
+		end, err := skipContainer(b, i)
+		endSlow, errSlow := skipContainerSlow(b, i)
+		if end != endSlow || (err == nil) != (errSlow == nil) || (err != nil && err.Error() != errSlow.Error()) {
+			t.Fatalf("skipContainer(%q) = %d, %v; byte by byte: %d, %v", b, end, err, endSlow, errSlow)
+		}
+	})
+}
