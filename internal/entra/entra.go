@@ -63,6 +63,19 @@ func Handled(c []byte) bool {
 // Known reports whether c is a category Entra is known to stream.
 func Known(c []byte) bool { return Handled(c) || known[string(c)] }
 
+// knownNames interns the known category names, so counting records by
+// category allocates nothing.
+var knownNames = func() map[string]string {
+	m := map[string]string{}
+	for k := range known {
+		m[k] = k
+	}
+	return m
+}()
+
+// KnownName returns the interned name of a known skipped category, or "".
+func KnownName(c []byte) string { return knownNames[string(c)] }
+
 // Envelope is the part of a record common to all categories.
 type Envelope struct {
 	Time              Time       `json:"time"`

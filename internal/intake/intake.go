@@ -181,15 +181,18 @@ func (in *Intake) event(ctx context.Context, b *detect.Batch, st *Stats, ev *inv
 			}
 			if !entra.Handled(sc.Category) {
 				st.Skipped++
-				if entra.Known(sc.Category) {
-					st.ByCategory[string(sc.Category)]++
+				if name := entra.KnownName(sc.Category); name != "" {
+					st.ByCategory[name]++
 				} else {
 					st.ByCategory["other"]++
 				}
 				return sc.End, nil
 			}
-			cat := string(sc.Category) // one of four constants: interned by the compiler's switch below
-			if len(in.tenants) > 0 && !in.tenants[sc.Tenant()] {
+			cat := handledCategory(sc.Category)
+			// The common case (a lower-case tenantId in the allow-list) is a
+			// map lookup that allocates nothing; only a miss pays for the
+			// lower-casing and resourceId fallback.
+			if len(in.tenants) > 0 && !in.tenants[string(sc.TenantID)] && !in.tenants[sc.Tenant()] {
 				keepErr = in.keep(ctx, st, quarantine.ForeignTenant, "tenant "+sc.Tenant()+" is not in the allow-list", rpos, rec)
 				return sc.End, keepErr
 			}
@@ -198,7 +201,7 @@ func (in *Intake) event(ctx context.Context, b *detect.Batch, st *Stats, ev *inv
 				EnqueuedTime: pos.EnqueuedTime, Event: pos.Event, Record: ri,
 			}
 			var out detect.Outcome
-			switch entra.Category(cat) {
+			switch cat {
 			case entra.ServicePrincipalSignInLogs:
 				if sc.Properties < 0 {
 					err = fmt.Errorf("sign-in record has no properties")
@@ -212,7 +215,7 @@ func (in *Intake) event(ctx context.Context, b *detect.Batch, st *Stats, ev *inv
 			case entra.AuditLogs:
 				out, err = b.AuditLog(rec, src)
 			}
-			st.ByCategory[cat]++
+			st.ByCategory[string(cat)]++
 			if err != nil {
 				keepErr = in.keep(ctx, st, quarantine.MalformedRecord, err.Error(), rpos, rec)
 				return sc.End, keepErr
@@ -262,4 +265,20 @@ func (in *Intake) KeepInvocation(ctx context.Context, body []byte, cause error) 
 	var st Stats
 	st.ByReason = map[string]int{}
 	return in.keep(ctx, &st, quarantine.MalformedEvent, "invocation envelope: "+cause.Error(), quarantine.Position{Event: -1, Record: -1}, body)
+}
+
+// handledCategory maps a handled category's bytes to its constant, so the
+// hot path never allocates a string for it.
+func handledCategory(c []byte) entra.Category {
+	switch string(c) {
+	case string(entra.ServicePrincipalSignInLogs):
+		return entra.ServicePrincipalSignInLogs
+	case string(entra.ServicePrincipalRiskEvents):
+		return entra.ServicePrincipalRiskEvents
+	case string(entra.RiskyServicePrincipals):
+		return entra.RiskyServicePrincipals
+	case string(entra.AuditLogs):
+		return entra.AuditLogs
+	}
+	return ""
 }
