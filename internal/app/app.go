@@ -119,13 +119,13 @@ func loadConfig(env Env) (config.Config, error) {
 	return cfg, nil
 }
 
-func newIntake(cfg config.Config, keeper quarantine.Keeper, rs *rules.Set, log *zap.Logger, now func() time.Time) *intake.Intake {
+func newIntake(cfg config.Config, keeper quarantine.Keeper, nets *networks, log *zap.Logger, now func() time.Time) *intake.Intake {
 	opts := detect.Options{
 		FailedSecretThreshold: cfg.FailedSecretThreshold,
 		FailedSecretCodes:     cfg.FailedSecretCodes,
 	}
-	if rs != nil {
-		opts.AllowedNetworks = rs.AllowedNetworks
+	if nets != nil {
+		opts.AllowedNetworks = nets.For
 	}
 	return intake.New(intake.Config{AllowedTenants: cfg.Tenants, MaxEventBytes: cfg.MaxEventBytes, Detect: opts}, keeper, log, now)
 }
@@ -157,8 +157,15 @@ func serve(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	// Quarantined input goes to the ledger with everything else.
-	in := newIntake(cfg, sys.ledger, sys.rules, log, env.Now)
-	srv := server.New(in, sys.responder, sweeper{sys: sys, now: env.Now, log: log}, log)
+	nets := &networks{rules: sys.rules}
+	go func() {
+		// After Listen: the host must see the port answer first.
+		if err := nets.refresh(ctx, sys.graph); err != nil {
+			log.Warn("allowed networks from Conditional Access not loaded yet (the timer retries)", zap.Error(err))
+		}
+	}()
+	in := newIntake(cfg, sys.ledger, nets, log, env.Now)
+	srv := server.New(in, sys.responder, sweeper{sys: sys, nets: nets, now: env.Now, log: log}, log)
 	log.Info("spresponder serving", zap.String("addr", ln.Addr().String()), zap.String("version", Version),
 		zap.Bool("enforce", cfg.Enforce), zap.Bool("kill_switch", cfg.KillSwitch), zap.Strings("tenants", cfg.Tenants),
 		zap.String("ledger", cfg.Ledger), zap.String("rules", sys.rules.Source()), zap.Int("breaker_limit", cfg.BreakerLimit))
@@ -212,7 +219,7 @@ func runReplay(ctx context.Context, args []string, env Env) error {
 			return err
 		}
 		keeper := quarantine.Dir{Path: filepath.Join(cfg.StateDir, "quarantine")}
-		res, err := newIntake(cfg, keeper, rs, log, env.Now).Process(ctx, events)
+		res, err := newIntake(cfg, keeper, &networks{rules: rs}, log, env.Now).Process(ctx, events)
 		if err != nil {
 			return err
 		}

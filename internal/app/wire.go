@@ -228,13 +228,19 @@ func (p *pageAdapter) Page(ctx context.Context, in *incident.Incident, reason st
 // sweeper re-drives incidents for the timer function: parked ones that are
 // due, and open ones whose run was abandoned (lease expired).
 type sweeper struct {
-	sys *system
-	now func() time.Time
-	log *zap.Logger
+	sys  *system
+	nets *networks
+	now  func() time.Time
+	log  *zap.Logger
 }
 
 func (s sweeper) Sweep(ctx context.Context) (string, error) {
 	now := s.now()
+	if s.nets != nil {
+		if err := s.nets.refresh(ctx, s.sys.graph); err != nil {
+			s.log.Warn("allowed networks not refreshed", zap.Error(err))
+		}
+	}
 	due, err := s.sys.ledger.List(ctx, ledger.Filter{States: []incident.State{incident.StateParked}, DueBefore: now})
 	if err != nil {
 		return "", fmt.Errorf("list parked incidents: %w", err)

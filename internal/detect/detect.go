@@ -27,7 +27,11 @@ type Options struct {
 	// risky sign-in (riskEventType "unexpectedNetwork"): the detection that
 	// still works in tenants without Workload Identities Premium. nil or an
 	// empty list means no rule for that app.
-	AllowedNetworks func(appID string) []netip.Prefix
+	//
+	// It is called for every successful service-principal sign-in, with
+	// the ids as they appear in the record (appId, service-principal object
+	// id), as bytes so the hot path allocates nothing.
+	AllowedNetworks func(appID, servicePrincipalID []byte) []netip.Prefix
 }
 
 const (
@@ -173,7 +177,7 @@ func (b *Batch) signInMatters(v entra.SignInView) bool {
 		return true
 	}
 	if code == 0 && b.opts.AllowedNetworks != nil {
-		if nets := b.opts.AllowedNetworks(string(v.AppID)); len(nets) > 0 {
+		if nets := b.opts.AllowedNetworks(v.AppID, v.ServicePrincipalID); len(nets) > 0 {
 			return !inNetworks(string(v.IPAddress), nets)
 		}
 	}
@@ -248,7 +252,7 @@ func (b *Batch) SignInSignals(si entra.SignIn, src Source) []Signal {
 		return out
 	}
 	if code == 0 && b.opts.AllowedNetworks != nil {
-		if nets := b.opts.AllowedNetworks(strings.ToLower(p.AppID)); len(nets) > 0 && !inNetworks(p.IPAddress, nets) {
+		if nets := b.opts.AllowedNetworks([]byte(p.AppID), []byte(p.ServicePrincipalID)); len(nets) > 0 && !inNetworks(p.IPAddress, nets) {
 			s := base
 			s.Kind = RiskySignIn
 			s.RiskEventType = UnexpectedNetwork

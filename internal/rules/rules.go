@@ -32,12 +32,14 @@
 package rules
 
 import (
+	"bytes"
 	_ "embed"
 	"fmt"
 	"net/netip"
 	"os"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/spresponder/spresponder/internal/detect"
 )
@@ -258,6 +260,18 @@ func (s *Set) NotifyOverrides() map[string][]string {
 // sign-in, so it does not copy: callers must not modify the result.
 func (s *Set) AllowedNetworks(appID string) []netip.Prefix {
 	return s.apps[strings.ToLower(appID)].AllowedNetworks
+}
+
+// AllowedNetworksOf is AllowedNetworks for an appId as record bytes: the
+// detection hot path's form, which allocates nothing for a lower-case id.
+func (s *Set) AllowedNetworksOf(appID []byte) []netip.Prefix {
+	if a, ok := s.apps[string(appID)]; ok {
+		return a.AllowedNetworks
+	}
+	if bytes.ContainsFunc(appID, unicode.IsUpper) {
+		return s.apps[strings.ToLower(string(appID))].AllowedNetworks
+	}
+	return nil
 }
 
 // Protected reports whether the app must only be notified about, never

@@ -204,10 +204,9 @@ func TestLoadExample(t *testing.T) {
 	if got := s.AllowedNetworks("00000000-0000-0000-0000-000000000000"); got != nil {
 		t.Errorf("unknown app: %v", got)
 	}
-	// It plugs into detection as is.
-	opts := detect.Options{AllowedNetworks: s.AllowedNetworks}
-	if len(opts.AllowedNetworks(datadogApp)) != 2 {
-		t.Error("detect.Options.AllowedNetworks")
+	// The byte form detection uses, in either case.
+	if len(s.AllowedNetworksOf([]byte(datadogApp))) != 2 || len(s.AllowedNetworksOf([]byte(strings.ToUpper(datadogApp)))) != 2 {
+		t.Error("AllowedNetworksOf")
 	}
 
 	a := s.App(strings.ToUpper(datadogApp))
