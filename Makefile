@@ -48,6 +48,7 @@ fuzz:
 
 bench:
 	scripts/bench.sh
+	scripts/bench-respond.sh
 
 # demo: the whole story against the simulated tenant, no cloud.
 demo:
