@@ -199,19 +199,15 @@ func (r *Responder) Handle(ctx context.Context, sigs []detect.Signal, log *zap.L
 	// proof that its block works.
 	bySP := map[string]string{}
 	var later []detect.Signal
-	for _, s := range sigs {
-		switch s.Kind {
-		case detect.BlockedSignIn, detect.RiskyServicePrincipal:
-			later = append(later, s)
-			continue
-		}
+	// claimInto claims s and books it in the outcome and the run list; it
+	// returns "" for a signal no rule acts on.
+	claimInto := func(s detect.Signal) (string, error) {
 		id, created, ok, err := r.claim(ctx, s)
-		if err != nil {
-			return out, err
-		}
-		if !ok {
-			out.Ignored++
-			continue
+		if err != nil || !ok {
+			if !ok && err == nil {
+				out.Ignored++
+			}
+			return "", err
 		}
 		if created {
 			out.Claimed = append(out.Claimed, id)
@@ -221,7 +217,21 @@ func (r *Responder) Handle(ctx context.Context, sigs []detect.Signal, log *zap.L
 		if !slices.Contains(run, id) {
 			run = append(run, id)
 		}
-		bySP[strings.ToLower(s.ServicePrincipalID)] = id
+		return id, nil
+	}
+	for _, s := range sigs {
+		switch s.Kind {
+		case detect.BlockedSignIn, detect.RiskyServicePrincipal:
+			later = append(later, s)
+			continue
+		}
+		id, err := claimInto(s)
+		if err != nil {
+			return out, err
+		}
+		if id != "" {
+			bySP[strings.ToLower(s.ServicePrincipalID)] = id
+		}
 	}
 	proofCache := map[string][]*incident.Incident{}
 	for _, s := range later {
@@ -245,21 +255,8 @@ func (r *Responder) Handle(ctx context.Context, sigs []detect.Signal, log *zap.L
 			out.Duplicates = append(out.Duplicates, id)
 			continue
 		}
-		id, created, ok, err := r.claim(ctx, s)
-		if err != nil {
+		if _, err := claimInto(s); err != nil {
 			return out, err
-		}
-		if !ok {
-			out.Ignored++
-			continue
-		}
-		if created {
-			out.Claimed = append(out.Claimed, id)
-		} else {
-			out.Duplicates = append(out.Duplicates, id)
-		}
-		if !slices.Contains(run, id) {
-			run = append(run, id)
 		}
 	}
 	// Everything is durable now; the stages run concurrently, each within
