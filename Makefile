@@ -33,7 +33,10 @@ test: vet unit fuzz-short
 vet:
 	$(GO) vet ./...
 
+# Azurite is installed once up front (npm ci into node_modules/, no root),
+# so test packages that start it in parallel do not race to install it.
 unit:
+	scripts/azurite.sh install
 	$(GO) test -race -count=1 ./...
 
 fuzz-short:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Azurite, the Azure Storage emulator, for the ledger tests and local runs.
 #
+#   scripts/azurite.sh install  install the pinned version (npm ci) unless it is there
 #   scripts/azurite.sh start    install (npm ci, once) and start it; wait until it answers
 #   scripts/azurite.sh stop     stop the instance this script started (by its PID file)
 #   scripts/azurite.sh status   say whether it runs; exit 1 if not
@@ -59,9 +60,10 @@ installed_version() {
 install() {
   command -v node >/dev/null || die "node not found: install Node.js 20 or later (Debian: apt-get install nodejs npm)"
   command -v npm >/dev/null || die "npm not found: install npm (Debian: apt-get install npm)"
-  mkdir -p "$state_dir"
-  # Several test processes may start at once: one installs, the others wait.
-  exec 9>"$state_dir/install.lock"
+  # Several test processes may start at once, each with its own state
+  # directory: one installs, the others wait. The lock lives beside the
+  # node_modules it guards, not in a state directory.
+  exec 9>"$root/.azurite-install.lock"
   flock 9
   local want
   want="$(pinned_version)"
@@ -147,6 +149,7 @@ stop() {
 }
 
 case "${1:-}" in
+  install) install ;;
   start) start ;;
   stop) stop ;;
   status)
@@ -158,5 +161,5 @@ case "${1:-}" in
     fi
     ;;
   env) echo "export SPRESPONDER_AZURITE_BLOB=http://$host:$blob_port/devstoreaccount1" ;;
-  *) die "usage: $0 start|stop|status|env" ;;
+  *) die "usage: $0 install|start|stop|status|env" ;;
 esac
