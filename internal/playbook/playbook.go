@@ -345,7 +345,8 @@ func (r *Responder) attachProof(ctx context.Context, s detect.Signal, cache map[
 		ref := incident.SignInRef{ID: s.DetectionID, Time: s.Time, IPAddress: s.IPAddress, Location: s.Location, PolicyIDs: s.PolicyIDs, ErrorCode: s.ErrorCode}
 		_, err := r.store.Mutate(ctx, in.ID, func(cur *incident.Incident) error {
 			if cur.Verdict == nil {
-				cur.Verdict = &incident.Verdict{Outcome: incident.VerdictCannotEvaluate, Summary: "not evaluated yet"}
+				cur.Verdict = &incident.Verdict{Outcome: incident.VerdictCannotEvaluate,
+					Summary: "Conditional Access has not been evaluated for this incident yet; the refused sign-ins below show a block at work."}
 			}
 			for _, p := range cur.Verdict.Proof {
 				if p.ID == ref.ID {
@@ -481,10 +482,18 @@ func (r *Responder) pageOnCall(ctx context.Context, in *incident.Incident, reaso
 	}
 }
 
-func summary(in *incident.Incident) string {
+func actionsSummary(in *incident.Incident) string {
 	var parts []string
 	for _, a := range in.Actions {
 		parts = append(parts, fmt.Sprintf("%s %s: %s", a.Kind, a.KeyID, a.State))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func summary(in *incident.Incident) string {
+	var parts []string
+	if s := actionsSummary(in); s != "" {
+		parts = append(parts, s)
 	}
 	if in.Verdict != nil {
 		parts = append(parts, "conditional access: "+in.Verdict.Outcome)

@@ -510,7 +510,7 @@ func (x *run) contain(ctx context.Context) error {
 			return err
 		}
 	}
-	x.record(incident.StepContain, "contained", summary(x.in))
+	x.record(incident.StepContain, "contained", actionsSummary(x.in))
 	return nil
 }
 

@@ -173,7 +173,17 @@ func demo(ctx context.Context, out io.Writer) error {
 	if err := spresponder("incidents", "list"); err != nil {
 		return err
 	}
-	return nil
+	var listed strings.Builder
+	e := env
+	e.Stdout = &listed
+	if code := app.Main(ctx, []string{"incidents", "list", "--format", "json"}, e); code != 0 {
+		return fmt.Errorf("incidents list: exit %d", code)
+	}
+	var first struct{ ID string }
+	if err := json.Unmarshal([]byte(strings.SplitN(listed.String(), "\n", 2)[0]), &first); err != nil || first.ID == "" {
+		return fmt.Errorf("incidents list --format json: %v", err)
+	}
+	return spresponder("incidents", "show", first.ID)
 }
 
 func asSlice(v any) []any {
