@@ -33,10 +33,12 @@ test: vet unit fuzz-short
 vet:
 	$(GO) vet ./...
 
-# Azurite is installed once up front (npm ci into node_modules/, no root),
-# so test packages that start it in parallel do not race to install it.
+# Azurite and the Event Hubs fake's AMQP library are installed once up
+# front (npm ci into local node_modules/, no root), so test packages that
+# start them in parallel do not race to install them.
 unit:
 	scripts/azurite.sh install
+	test -d tools/ehfake/node_modules/rhea || (cd tools/ehfake && npm ci --no-audit --no-fund --loglevel=error)
 	$(GO) test -race -count=1 ./...
 
 fuzz-short:

@@ -20,7 +20,9 @@ import (
 
 	"github.com/spresponder/spresponder/internal/config"
 	"github.com/spresponder/spresponder/internal/detect"
+	"github.com/spresponder/spresponder/internal/hubreplay"
 	"github.com/spresponder/spresponder/internal/intake"
+	"github.com/spresponder/spresponder/internal/invocation"
 	"github.com/spresponder/spresponder/internal/quarantine"
 	"github.com/spresponder/spresponder/internal/replay"
 	"github.com/spresponder/spresponder/internal/rules"
@@ -47,6 +49,7 @@ const usage = `spresponder: incident responder for Microsoft Entra workload iden
 Usage:
   spresponder serve [--port N]                 run as the Azure Functions custom handler
   spresponder replay --file F [flags]          run events from a file through the responder (a plan, by default)
+  spresponder replay --hub --from T [--to T]   run a time range of the Event Hub through the responder (a plan, by default)
   spresponder replay --incident ID [flags]     run a stored incident's signals again (a plan, by default)
   spresponder incidents list|show|redrive|resolve   inspect and act on the incident ledger
   spresponder rules                            print the built-in rules file
@@ -182,11 +185,27 @@ func runReplay(ctx context.Context, args []string, env Env) error {
 	dryRun := fs.Bool("dry-run", true, "show the plan without changing anything (the default; --execute turns it off)")
 	detectOnly := fs.Bool("detect-only", false, "stop after detection: print the signals, call nothing")
 	operator := fs.String("operator", "", "who is replaying (recorded in the audit trail); default $USER")
+	hub := fs.Bool("hub", false, "read the events from the Event Hub, in the time range --from/--to, instead of a file")
+	from := fs.String("from", "", "with --hub: start of the enqueued-time range, RFC 3339 or a duration ago (2h)")
+	to := fs.String("to", "", "with --hub: end of the range, RFC 3339 or a duration ago (default now)")
+	hubNS := fs.String("hub-namespace", "", "with --hub: fully qualified namespace (default $EntraEventHub__fullyQualifiedNamespace)")
+	hubName := fs.String("hub-name", "", "with --hub: event hub name (default $ENTRA_EVENTHUB_NAME)")
+	group := fs.String("consumer-group", "$Default", "with --hub: consumer group to read with; use one for on-call, not the Function App's")
+	maxEvents := fs.Int("max-events", hubreplay.DefaultMaxEvents, "with --hub: read at most this many events (replay is capped)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
-	if (*file == "") == (*incidentID == "") {
-		return usageError{errors.New("give one of --file or --incident")}
+	sources := 0
+	for _, set := range []bool{*file != "", *incidentID != "", *hub} {
+		if set {
+			sources++
+		}
+	}
+	if sources != 1 {
+		return usageError{errors.New("give one of --file, --hub (with --from) or --incident")}
+	}
+	if *hub != (*from != "") {
+		return usageError{errors.New("--hub and --from go together: the time range to replay")}
 	}
 	if *format != "table" && *format != "json" {
 		return usageError{fmt.Errorf("--format %q: want table or json", *format)}
@@ -205,14 +224,24 @@ func runReplay(ctx context.Context, args []string, env Env) error {
 	defer func() { _ = log.Sync() }()
 
 	var sigs []detect.Signal
-	if *file != "" {
-		data, err := os.ReadFile(*file)
-		if err != nil {
-			return fmt.Errorf("read %s: %w", *file, err)
-		}
-		events, err := replay.Events(data, server.EventsBinding)
-		if err != nil {
-			return fmt.Errorf("%s: %w", *file, err)
+	if *file != "" || *hub {
+		var events []invocation.Event
+		if *hub {
+			events, err = readHub(ctx, env, hubArgs{from: *from, to: *to, namespace: *hubNS, name: *hubName, group: *group, max: *maxEvents})
+			if errors.Is(err, hubreplay.ErrCapped) {
+				fmt.Fprintf(env.Stderr, "warning: %v\n", err)
+			} else if err != nil {
+				return err
+			}
+		} else {
+			data, err := os.ReadFile(*file)
+			if err != nil {
+				return fmt.Errorf("read %s: %w", *file, err)
+			}
+			events, err = replay.Events(data, server.EventsBinding)
+			if err != nil {
+				return fmt.Errorf("%s: %w", *file, err)
+			}
 		}
 		rs, err := loadRules(cfg)
 		if err != nil {
@@ -306,4 +335,56 @@ func isFlagSet(fs *flag.FlagSet, name string) bool {
 		}
 	})
 	return set
+}
+
+type hubArgs struct {
+	from, to, namespace, name, group string
+	max                              int
+}
+
+// readHub reads a time range of events from the Entra event hub, with the
+// same connection settings the Functions host uses, or with a connection
+// string (the emulator) from SPRESPONDER_HUB_CONNECTION_STRING.
+func readHub(ctx context.Context, env Env, a hubArgs) ([]invocation.Event, error) {
+	now := env.Now()
+	parse := func(flagName, v string, def time.Time) (time.Time, error) {
+		if v == "" {
+			return def, nil
+		}
+		if d, err := time.ParseDuration(v); err == nil {
+			return now.Add(-d), nil
+		}
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return time.Time{}, usageError{fmt.Errorf("--%s %q: want RFC 3339 (2026-11-27T08:00:00Z) or a duration ago (2h)", flagName, v)}
+		}
+		return t, nil
+	}
+	from, err := parse("from", a.from, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	to, err := parse("to", a.to, now)
+	if err != nil {
+		return nil, err
+	}
+	get := func(k string) string { v, _ := env.Getenv(k); return v }
+	cfg := hubreplay.Config{
+		Namespace: a.namespace, Hub: a.name, ConsumerGroup: a.group, From: from, To: to, MaxEvents: a.max,
+		ConnectionString: get("SPRESPONDER_HUB_CONNECTION_STRING"),
+	}
+	if cfg.Namespace == "" {
+		cfg.Namespace = get("EntraEventHub__fullyQualifiedNamespace")
+	}
+	if cfg.Hub == "" {
+		cfg.Hub = get("ENTRA_EVENTHUB_NAME")
+	}
+	if cfg.ConnectionString == "" {
+		cred, err := azureCredential(get("SPRESPONDER_MANAGED_IDENTITY_CLIENT_ID"))
+		if err != nil {
+			return nil, err
+		}
+		cfg.Credential = cred
+	}
+	return hubreplay.Read(ctx, cfg)
 }
