@@ -216,7 +216,7 @@ func writeList(w io.Writer, ins []*incident.Incident) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", in.ID, in.State, orDash(in.Mode), name, kind,
 			orDash(strings.Join(in.Key.KeyIDs, ",")), verdict, in.Created.UTC().Format("2006-01-02 15:04:05Z"))
 	}
-	tw.Flush()
+	_ = tw.Flush() // output to a terminal or pipe: nothing to do on failure
 	fmt.Fprintf(w, "%d incident(s)\n", len(ins))
 }
 

@@ -114,7 +114,9 @@ func (c *Client) SendMail(ctx context.Context, from string, msg notify.Message) 
 		ri := abstractions.NewRequestInformationWithMethodAndUrlTemplateAndPathParameters(abstractions.POST,
 			"{+baseurl}/users/{user%2Did}/sendMail", map[string]string{"baseurl": c.base, "user%2Did": from})
 		ri.Headers.TryAdd("Accept", "application/json")
-		ri.SetContentFromScalar(ctx, c.adapter, "text/plain", &body)
+		if err := ri.SetContentFromScalar(ctx, c.adapter, "text/plain", &body); err != nil {
+			return notify.Permanent(fmt.Errorf("encode MIME body: %w", err))
+		}
 		return c.adapter.SendNoContent(ctx, ri, abstractions.ErrorMappings{"XXX": odataerrors.CreateODataErrorFromDiscriminatorValue})
 	})
 	if errors.Is(err, directory.ErrNotFound) {

@@ -103,11 +103,9 @@ func locationOf(l models.NamedLocationable) capolicy.NamedLocation {
 		out.Type = capolicy.LocationIP
 		out.IsTrusted = deref(v.GetIsTrusted())
 		for _, r := range v.GetIpRanges() {
+			// IPv4 and IPv6 ranges have the same shape: a CIDR string.
 			var cidr string
-			switch rr := r.(type) {
-			case models.IPv4CidrRangeable:
-				cidr = deref(rr.GetCidrAddress())
-			case models.IPv6CidrRangeable:
+			if rr, ok := r.(interface{ GetCidrAddress() *string }); ok {
 				cidr = deref(rr.GetCidrAddress())
 			}
 			if p, err := netip.ParsePrefix(strings.TrimSpace(cidr)); err == nil {

@@ -36,21 +36,6 @@ func quoteOrBackslash(x uint64) uint64 {
 	return ((q-lsb)&^q | (b-lsb)&^b) & msb
 }
 
-// nextSpecial returns the index of the first byte at or after i that is
-// '"', '\\' or a control character, or len(b).
-func nextSpecial(b []byte, i int) int {
-	for i+8 <= len(b) {
-		if m := specialMask(binary.LittleEndian.Uint64(b[i:])); m != 0 {
-			return i + bits.TrailingZeros64(m)>>3
-		}
-		i += 8
-	}
-	for i < len(b) && !special[b[i]] {
-		i++
-	}
-	return i
-}
-
 // nextQuoteOrBackslash is nextSpecial for SkipString.
 func nextQuoteOrBackslash(b []byte, i int) int {
 	for i+8 <= len(b) {

@@ -64,9 +64,7 @@ func (x *run) copyTo(cur *incident.Incident) {
 		}
 		cur.Verdict = &v
 	}
-	for _, e := range x.in.History[x.flushed:] {
-		cur.History = append(cur.History, e)
-	}
+	cur.History = append(cur.History, x.in.History[x.flushed:]...)
 	cur.Updated = x.r.now()
 }
 
@@ -524,8 +522,6 @@ func (x *run) nothingReason() string {
 	return "the named credentials no longer exist (already removed or expired)"
 }
 
-func isRemoval(kind string) bool { return kind == "removePassword" || kind == "removeCertificate" }
-
 func describe(a incident.Action) string {
 	switch a.Kind {
 	case "removePassword":
@@ -681,7 +677,6 @@ func (x *run) write(ctx context.Context, a incident.Action) error {
 	d := x.r.dir
 	x.mu.Lock()
 	c := x.credential(a.KeyID)
-	o := x.object(c.Location)
 	objID := x.objectID(c.Location)
 	x.mu.Unlock()
 	switch a.Kind {
@@ -700,9 +695,8 @@ func (x *run) write(ctx context.Context, a incident.Action) error {
 		if err != nil {
 			return err
 		}
-		o = &fresh
 		var keep []directory.KeyCredential
-		for _, k := range o.Keys {
+		for _, k := range fresh.Keys {
 			if strings.EqualFold(k.KeyID, a.KeyID) {
 				continue
 			}
@@ -711,7 +705,7 @@ func (x *run) write(ctx context.Context, a incident.Action) error {
 			}
 			keep = append(keep, k)
 		}
-		return d.ReplaceKeyCredentials(ctx, o.Kind, o.ID, keep)
+		return d.ReplaceKeyCredentials(ctx, fresh.Kind, fresh.ID, keep)
 	case "confirmCompromised":
 		return d.ConfirmCompromised(ctx, a.Target)
 	case "disableServicePrincipal":
@@ -775,13 +769,6 @@ func (x *run) objectID(loc string) string {
 		return x.in.App.ServicePrincipalID
 	}
 	return x.in.App.ApplicationID
-}
-
-func (x *run) object(loc string) *directory.Object {
-	if loc == string(directory.ServicePrincipal) {
-		return x.sp
-	}
-	return x.app
 }
 
 func (x *run) setObject(o directory.Object) {

@@ -45,7 +45,7 @@ import (
 )
 
 // defaultYAML is the shipped rule set. It lives next to the code because
-// go:embed cannot reach outside the package directory; DefaultYAML hands it
+// The embed directive cannot reach outside the package directory; DefaultYAML hands it
 // out for printing or copying.
 //
 //go:embed default.yaml
