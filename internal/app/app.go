@@ -23,6 +23,7 @@ import (
 	"github.com/spresponder/spresponder/internal/hubreplay"
 	"github.com/spresponder/spresponder/internal/intake"
 	"github.com/spresponder/spresponder/internal/invocation"
+	"github.com/spresponder/spresponder/internal/playbook"
 	"github.com/spresponder/spresponder/internal/quarantine"
 	"github.com/spresponder/spresponder/internal/replay"
 	"github.com/spresponder/spresponder/internal/rules"
@@ -168,7 +169,8 @@ func serve(ctx context.Context, args []string, env Env) error {
 		}
 	}()
 	in := newIntake(cfg, sys.ledger, nets, log, env.Now)
-	srv := server.New(in, sys.responder, sweeper{sys: sys, nets: nets, now: env.Now, log: log}, log)
+	srv := server.New(in, sys.responder, sweeper{sys: sys, nets: nets, now: env.Now, log: log}, log).
+		WithReplayer(httpReplayer{cfg: cfg, nets: nets, log: log, now: env.Now, keeper: sys.ledger})
 	log.Info("spresponder serving", zap.String("addr", ln.Addr().String()), zap.String("version", Version),
 		zap.Bool("enforce", cfg.Enforce), zap.Bool("kill_switch", cfg.KillSwitch), zap.Strings("tenants", cfg.Tenants),
 		zap.String("ledger", cfg.Ledger), zap.String("rules", sys.rules.Source()), zap.Int("breaker_limit", cfg.BreakerLimit))
@@ -273,22 +275,6 @@ func runReplay(ctx context.Context, args []string, env Env) error {
 		}
 	}
 	enforce := *execute
-	if enforce && len(cfg.Tenants) == 0 {
-		return errors.New("--execute needs SPRESPONDER_TENANTS: the responder must know whose credentials it may remove")
-	}
-	o := buildOptions{operator: "replay by " + *operator, enforce: &enforce}
-	if !enforce {
-		// A plan must change nothing: not the tenant, not the ledger, not
-		// anyone's inbox. It runs against a scratch ledger, without
-		// notifications.
-		scratch, err := os.MkdirTemp("", "spresponder-plan-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(scratch)
-		o.ledgerDir = scratch
-		cfg.TeamsWebhook, cfg.TeamsAppWebhooks, cfg.MailFrom, cfg.PagerWebhook = "", nil, "", ""
-	}
 	if *incidentID != "" {
 		stored, err := incidentFromConfiguredLedger(ctx, cfg, *incidentID)
 		if err != nil {
@@ -296,11 +282,7 @@ func runReplay(ctx context.Context, args []string, env Env) error {
 		}
 		sigs = stored.Signals
 	}
-	sys, err := build(ctx, cfg, log, env.Now, o)
-	if err != nil {
-		return err
-	}
-	out, err := sys.responder.Handle(ctx, sigs, log)
+	out, err := respondTo(ctx, cfg, log, env.Now, sigs, enforce, *operator)
 	if err != nil {
 		return err
 	}
@@ -387,4 +369,28 @@ func readHub(ctx context.Context, env Env, a hubArgs) ([]invocation.Event, error
 		cfg.Credential = cred
 	}
 	return hubreplay.Read(ctx, cfg)
+}
+
+// respondTo runs signals through the playbook for a person: as a plan
+// (execute false: against a scratch ledger, without notifications, so
+// nothing changes anywhere) or for real, recorded with the operator.
+func respondTo(ctx context.Context, cfg config.Config, log *zap.Logger, now func() time.Time, sigs []detect.Signal, execute bool, operator string) (playbook.Outcome, error) {
+	if execute && len(cfg.Tenants) == 0 {
+		return playbook.Outcome{}, errors.New("executing a replay needs SPRESPONDER_TENANTS: the responder must know whose credentials it may remove")
+	}
+	o := buildOptions{operator: "replay by " + operator, enforce: &execute}
+	if !execute {
+		scratch, err := os.MkdirTemp("", "spresponder-plan-")
+		if err != nil {
+			return playbook.Outcome{}, err
+		}
+		defer os.RemoveAll(scratch)
+		o.ledgerDir = scratch
+		cfg.TeamsWebhook, cfg.TeamsAppWebhooks, cfg.MailFrom, cfg.PagerWebhook = "", nil, "", ""
+	}
+	sys, err := build(ctx, cfg, log, now, o)
+	if err != nil {
+		return playbook.Outcome{}, err
+	}
+	return sys.responder.Handle(ctx, sigs, log)
 }

@@ -17,6 +17,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -33,6 +34,7 @@ const (
 	EntraLogs = "EntraLogs"
 	Health    = "Health"
 	Sweep     = "Sweep"
+	Replay    = "Replay"
 )
 
 // EventsBinding is the trigger's name in functions/EntraLogs/function.json.
@@ -60,14 +62,23 @@ type Sweeper interface {
 	Sweep(ctx context.Context) (summary string, err error)
 }
 
+// Replayer runs an on-call replay posted to the Replay HTTP function: the
+// request body holds event bodies as a replay file does; query parameters
+// choose a plan (the default) or execute=true with an operator. It returns
+// the HTTP status and JSON body for the caller.
+type Replayer interface {
+	Replay(ctx context.Context, body []byte, query map[string]string) (status int, result []byte)
+}
+
 // Server is the handler's HTTP server.
 type Server struct {
-	proc    Processor
-	resp    Responder
-	sweeper Sweeper
-	log     *zap.Logger
-	timeout time.Duration
-	started time.Time
+	proc     Processor
+	resp     Responder
+	sweeper  Sweeper
+	replayer Replayer
+	log      *zap.Logger
+	timeout  time.Duration
+	started  time.Time
 
 	invocations atomic.Int64
 	failures    atomic.Int64
@@ -91,11 +102,66 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /"+EntraLogs, s.entraLogs)
 	mux.HandleFunc("POST /"+Health, s.health)
 	mux.HandleFunc("POST /"+Sweep, s.sweep)
+	mux.HandleFunc("POST /"+Replay, s.replay)
 	return mux
 }
 
 // Routes lists the function names the server routes, for the contract test.
-func Routes() []string { return []string{EntraLogs, Health, Sweep} }
+func Routes() []string { return []string{EntraLogs, Health, Sweep, Replay} }
+
+// WithReplayer enables the Replay HTTP function.
+func (s *Server) WithReplayer(r Replayer) *Server {
+	s.replayer = r
+	return s
+}
+
+// maxReplayBytes bounds a replay posted over HTTP; larger replays go
+// through the CLI.
+const maxReplayBytes = 16 << 20
+
+// replay is the Replay HTTP function (authLevel function: the host checks
+// the function key before the request reaches the handler). The host sends
+// the HTTP request as Data.req {Method, Query, Headers, Body (a string)}
+// and takes the answer from Outputs.res.
+func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
+	log := s.log.With(zap.String("invocation_id", r.Header.Get("X-Azure-Functions-InvocationId")), zap.String("function", Replay))
+	answer := func(status int, body []byte) {
+		resp := invocation.NewResponse()
+		resp.Outputs["res"] = map[string]any{"statusCode": strconv.Itoa(status), "body": string(body), "headers": map[string]string{"Content-Type": "application/json"}}
+		writeJSON(w, http.StatusOK, resp)
+	}
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4*maxReplayBytes))
+	if err != nil {
+		answer(http.StatusRequestEntityTooLarge, []byte(`{"error":"replay too large for HTTP: use spresponder replay"}`))
+		return
+	}
+	var inv struct {
+		Data struct {
+			Req struct {
+				Method string
+				Query  map[string]string
+				Body   string
+			} `json:"req"`
+		}
+	}
+	if err := json.Unmarshal(raw, &inv); err != nil {
+		answer(http.StatusBadRequest, fmt.Appendf(nil, `{"error":%q}`, "not an HTTP trigger invocation: "+err.Error()))
+		return
+	}
+	if s.replayer == nil {
+		answer(http.StatusServiceUnavailable, []byte(`{"error":"replay is not configured on this instance"}`))
+		return
+	}
+	if len(inv.Data.Req.Body) > maxReplayBytes {
+		answer(http.StatusRequestEntityTooLarge, []byte(`{"error":"replay too large for HTTP: use spresponder replay"}`))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
+	defer cancel()
+	status, body := s.replayer.Replay(ctx, []byte(inv.Data.Req.Body), inv.Data.Req.Query)
+	log.Info("replay", zap.Int("status", status), zap.Int("bytes", len(inv.Data.Req.Body)), zap.String("operator", inv.Data.Req.Query["operator"]), zap.String("execute", inv.Data.Req.Query["execute"]))
+	answer(status, body)
+}
 
 // sweep is the timer function: re-drive what is due. A failure answers
 // non-2xx so the host logs the invocation as failed; the next tick retries.
