@@ -15,7 +15,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/spresponder/spresponder/internal/graphsim"
 	"github.com/spresponder/spresponder/internal/server"
 )
 
@@ -24,17 +23,9 @@ import (
 // then execute=true with an operator (the secret is removed once and the
 // operator is on record), and execute without an operator is refused.
 func TestReplayHTTPFunction(t *testing.T) {
-	seed, err := graphsim.Load(filepath.Join("..", "..", "testdata", "tenant", "demo.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim := graphsim.New(*seed, graphsim.WithLogger(zap.NewNop()))
+	sim, graphURL := startDemoTenant(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	graphURL, err := sim.Start(ctx, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	env, _, _ := testEnv(t, map[string]string{
 		"SPRESPONDER_MODE": "enforce", "SPRESPONDER_TENANTS": "4bbb79f7-5724-4c9e-95f3-de075f6ec090", "SPRESPONDER_GRAPH_URL": graphURL,
 	})

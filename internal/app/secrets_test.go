@@ -10,10 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"go.uber.org/zap"
-
-	"github.com/spresponder/spresponder/internal/graphsim"
 )
 
 // TestNoSecretInLogsErrorsOrLedger runs a whole incident with webhooks that
@@ -21,17 +17,9 @@ import (
 // secret appears in anything the responder wrote: its output, its logs, its
 // errors, or the incident ledger.
 func TestNoSecretInLogsErrorsOrLedger(t *testing.T) {
-	seed, err := graphsim.Load(filepath.Join("..", "..", "testdata", "tenant", "demo.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim := graphsim.New(*seed, graphsim.WithLogger(zap.NewNop()))
+	_, graphURL := startDemoTenant(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	graphURL, err := sim.Start(ctx, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "echo of "+r.URL.String(), http.StatusInternalServerError)
 	}))

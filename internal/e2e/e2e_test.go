@@ -54,72 +54,30 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// loadApp is one generated application with a leaked secret.
-type loadApp struct {
-	appID, objID, spID, keyID, detection string
-}
-
-func guid(kind, i int) string { return fmt.Sprintf("%08x-%04x-4000-8000-%012x", 0x5e000000+i, kind, i) }
-
 // tenantWith returns the demo tenant plus n apps, each with one secret
 // named by a leakedCredentials detection.
-func tenantWith(t *testing.T, n int) (*graphsim.Seed, []loadApp) {
+func tenantWith(t *testing.T, n int) (*graphsim.Seed, []graphsim.LoadApp) {
 	t.Helper()
-	raw, err := os.ReadFile("../../testdata/tenant/demo.json")
+	seed, err := graphsim.Load("../../testdata/tenant/demo.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var seed map[string]any
-	if err := json.Unmarshal(raw, &seed); err != nil {
-		t.Fatal(err)
-	}
-	clone := func(v any) map[string]any {
-		b, _ := json.Marshal(v)
-		var m map[string]any
-		_ = json.Unmarshal(b, &m)
-		return m
-	}
-	app0 := seed["applications"].([]any)[0]
-	sp0 := seed["servicePrincipals"].([]any)[0]
-	det0 := seed["servicePrincipalRiskDetections"].([]any)[0]
-	risky0 := seed["riskyServicePrincipals"].([]any)[0]
-	var apps []loadApp
-	for i := range n {
-		a := loadApp{appID: guid(1, i), objID: guid(2, i), spID: guid(3, i), keyID: guid(4, i), detection: fmt.Sprintf("load%048d", i)}
-		apps = append(apps, a)
-		app := clone(app0)
-		app["id"], app["appId"], app["displayName"] = a.objID, a.appID, fmt.Sprintf("load-app-%03d", i)
-		pw := clone(app["passwordCredentials"].([]any)[0])
-		pw["keyId"] = a.keyID
-		app["passwordCredentials"], app["keyCredentials"] = []any{pw}, []any{}
-		sp := clone(sp0)
-		sp["id"], sp["appId"], sp["displayName"] = a.spID, a.appID, fmt.Sprintf("load-app-%03d", i)
-		det := clone(det0)
-		det["id"], det["servicePrincipalId"], det["appId"], det["keyIds"], det["servicePrincipalDisplayName"] = a.detection, a.spID, a.appID, []any{a.keyID}, fmt.Sprintf("load-app-%03d", i)
-		risky := clone(risky0)
-		risky["id"], risky["appId"], risky["displayName"] = a.spID, a.appID, fmt.Sprintf("load-app-%03d", i)
-		seed["applications"] = append(seed["applications"].([]any), app)
-		seed["servicePrincipals"] = append(seed["servicePrincipals"].([]any), sp)
-		seed["servicePrincipalRiskDetections"] = append(seed["servicePrincipalRiskDetections"].([]any), det)
-		seed["riskyServicePrincipals"] = append(seed["riskyServicePrincipals"].([]any), risky)
-	}
-	b, _ := json.Marshal(seed)
-	s, err := graphsim.DecodeSeed(bytes.NewReader(b))
+	apps, err := seed.AddLeakedApps(n)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s, apps
+	return seed, apps
 }
 
 // leakEvent is an event body with a leakedCredentials record for a.
-func leakEvent(a loadApp) string {
+func leakEvent(a graphsim.LoadApp) string {
 	rec := map[string]any{
 		"time": "3/4/2025 9:58:11 AM", "resourceId": "/tenants/" + tenant + "/providers/microsoft.aadiam",
 		"operationName": "Service principal risk detection", "category": "ServicePrincipalRiskEvents", "tenantId": tenant,
 		"Level": 4, "properties": map[string]any{
-			"id": a.detection, "riskEventType": "leakedCredentials", "riskState": "atRisk", "riskLevel": "high", "riskDetail": "none",
-			"activity": "servicePrincipal", "activityDateTime": "2025-03-04T07:12:00Z", "servicePrincipalId": a.spID, "appId": a.appID,
-			"keyIds": []string{a.keyID}, "additionalInfo": "[]",
+			"id": a.DetectionID, "riskEventType": "leakedCredentials", "riskState": "atRisk", "riskLevel": "high", "riskDetail": "none",
+			"activity": "servicePrincipal", "activityDateTime": "2025-03-04T07:12:00Z", "servicePrincipalId": a.ServicePrincipalID, "appId": a.AppID,
+			"keyIds": []string{a.KeyID}, "additionalInfo": "[]",
 		},
 	}
 	b, _ := json.Marshal(map[string]any{"records": []any{rec}})
@@ -223,7 +181,7 @@ func (p *proc) post(t *testing.T, fn string, body []byte) int {
 // processes share.
 type world struct {
 	sim   *graphsim.Tenant
-	apps  []loadApp
+	apps  []graphsim.LoadApp
 	env   map[string]string
 	mu    sync.Mutex
 	cards map[string]int // incident id -> cards received
@@ -314,8 +272,8 @@ func TestFourProcessesExactlyOnce(t *testing.T) {
 	wg.Wait()
 	got := w.removals()
 	for _, a := range w.apps {
-		if got[a.keyID] != 1 {
-			t.Errorf("secret %s of %s removed %d times", a.keyID, a.appID, got[a.keyID])
+		if got[a.KeyID] != 1 {
+			t.Errorf("secret %s of %s removed %d times", a.KeyID, a.AppID, got[a.KeyID])
 		}
 	}
 	w.mu.Lock()
@@ -368,7 +326,7 @@ func TestKilledMidWriteResumes(t *testing.T) {
 	if code := survivor.post(t, "Sweep", []byte(`{"Data":{"timer":{}},"Metadata":{}}`)); code != 200 {
 		t.Fatalf("sweep: %d", code)
 	}
-	if got := w.removals(); got[w.apps[0].keyID] != 1 || len(got) != 1 {
+	if got := w.removals(); got[w.apps[0].KeyID] != 1 || len(got) != 1 {
 		t.Fatalf("removals = %v", got)
 	}
 	out := showIncidents(t, w.env)
@@ -429,7 +387,7 @@ func TestLedgerAwayFailsInvocationThenRetryCompletes(t *testing.T) {
 			t.Fatalf("retry %d answered %d", i, code)
 		}
 	}
-	if got := w.removals(); got[w.apps[0].keyID] != 1 {
+	if got := w.removals(); got[w.apps[0].KeyID] != 1 {
 		t.Fatalf("removals = %v", got)
 	}
 }

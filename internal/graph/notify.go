@@ -14,7 +14,6 @@ import (
 	"github.com/microsoftgraph/msgraph-sdk-go/applications"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
-	"github.com/microsoftgraph/msgraph-sdk-go/serviceprincipals"
 
 	"github.com/spresponder/spresponder/internal/directory"
 	"github.com/spresponder/spresponder/internal/notify"
@@ -26,38 +25,29 @@ func (c *Client) ApplicationOwners(ctx context.Context, appID string) ([]notify.
 	if _, err := uuid.Parse(appID); err != nil {
 		return nil, notify.Permanent(fmt.Errorf("list application owners: appId %q is not a GUID", appID))
 	}
-	var out []notify.Owner
-	err := c.call(ctx, "list application owners", func(ctx context.Context) error {
-		// The appId form of the owners route has no builder of its own.
-		b := applications.NewItemOwnersRequestBuilder(c.base+"/applications(appId='"+appID+"')/owners", c.adapter)
-		resp, err := b.Get(ctx, nil)
-		for err == nil {
-			out = append(out, owners(resp.GetValue())...)
-			next := resp.GetOdataNextLink()
-			if next == nil || *next == "" {
-				return nil
-			}
-			resp, err = b.WithUrl(*next).Get(ctx, nil)
-		}
-		return err
-	})
-	return out, notifyErr(err)
+	// The appId form of the owners route has no builder of its own.
+	return c.listOwners(ctx, "list application owners", "/applications(appId='"+appID+"')/owners")
 }
 
 // ServicePrincipalOwners lists the owners of a service principal.
 func (c *Client) ServicePrincipalOwners(ctx context.Context, spID string) ([]notify.Owner, error) {
+	if _, err := uuid.Parse(spID); err != nil {
+		return nil, notify.Permanent(fmt.Errorf("list service principal owners: id %q is not a GUID", spID))
+	}
+	return c.listOwners(ctx, "list service principal owners", "/servicePrincipals/"+spID+"/owners")
+}
+
+// listOwners reads every page of an owners collection. Both owners routes
+// answer the same directoryObject collection, so one builder serves both.
+func (c *Client) listOwners(ctx context.Context, op, path string) ([]notify.Owner, error) {
 	var out []notify.Owner
-	err := c.call(ctx, "list service principal owners", func(ctx context.Context) error {
-		b := serviceprincipals.NewServicePrincipalsRequestBuilderInternal(c.params(), c.adapter).ByServicePrincipalId(spID).Owners()
+	err := c.call(ctx, op, func(ctx context.Context) error {
+		b := applications.NewItemOwnersRequestBuilder(c.base+path, c.adapter)
 		resp, err := b.Get(ctx, nil)
-		for err == nil {
-			out = append(out, owners(resp.GetValue())...)
-			next := resp.GetOdataNextLink()
-			if next == nil || *next == "" {
-				return nil
-			}
-			resp, err = b.WithUrl(*next).Get(ctx, nil)
-		}
+		items, err := allPages(resp, err, func(next string) (models.DirectoryObjectCollectionResponseable, error) {
+			return b.WithUrl(next).Get(ctx, nil)
+		})
+		out = owners(items)
 		return err
 	})
 	return out, notifyErr(err)

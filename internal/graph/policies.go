@@ -17,16 +17,13 @@ func (c *Client) ConditionalAccessPolicies(ctx context.Context) ([]capolicy.Poli
 	var out []capolicy.Policy
 	err := c.call(ctx, "list conditional access policies", func(ctx context.Context) error {
 		b := identity.NewIdentityRequestBuilderInternal(c.params(), c.adapter).ConditionalAccess().Policies()
-		resp, err := b.Get(ctx, &identity.ConditionalAccessPoliciesRequestBuilderGetRequestConfiguration{Headers: preferEnums()})
-		for err == nil {
-			for _, p := range resp.GetValue() {
-				out = append(out, policyOf(p))
-			}
-			next := resp.GetOdataNextLink()
-			if next == nil || *next == "" {
-				return nil
-			}
-			resp, err = b.WithUrl(*next).Get(ctx, &identity.ConditionalAccessPoliciesRequestBuilderGetRequestConfiguration{Headers: preferEnums()})
+		cfg := &identity.ConditionalAccessPoliciesRequestBuilderGetRequestConfiguration{Headers: preferEnums()}
+		resp, err := b.Get(ctx, cfg)
+		items, err := allPages(resp, err, func(next string) (models.ConditionalAccessPolicyCollectionResponseable, error) {
+			return b.WithUrl(next).Get(ctx, cfg)
+		})
+		for _, p := range items {
+			out = append(out, policyOf(p))
 		}
 		return err
 	})
@@ -81,15 +78,11 @@ func (c *Client) NamedLocations(ctx context.Context) ([]capolicy.NamedLocation, 
 	err := c.call(ctx, "list named locations", func(ctx context.Context) error {
 		b := identity.NewIdentityRequestBuilderInternal(c.params(), c.adapter).ConditionalAccess().NamedLocations()
 		resp, err := b.Get(ctx, nil)
-		for err == nil {
-			for _, l := range resp.GetValue() {
-				out = append(out, locationOf(l))
-			}
-			next := resp.GetOdataNextLink()
-			if next == nil || *next == "" {
-				return nil
-			}
-			resp, err = b.WithUrl(*next).Get(ctx, nil)
+		items, err := allPages(resp, err, func(next string) (models.NamedLocationCollectionResponseable, error) {
+			return b.WithUrl(next).Get(ctx, nil)
+		})
+		for _, l := range items {
+			out = append(out, locationOf(l))
 		}
 		return err
 	})
@@ -117,4 +110,26 @@ func locationOf(l models.NamedLocationable) capolicy.NamedLocation {
 		out.Countries = v.GetCountriesAndRegions()
 	}
 	return out
+}
+
+// page is a Graph collection response.
+type page[T any] interface {
+	GetValue() []T
+	GetOdataNextLink() *string
+}
+
+// allPages collects the items of a collection, following @odata.nextLink
+// from the first response (and its error) with next.
+func allPages[T any, P page[T]](first P, err error, next func(link string) (P, error)) ([]T, error) {
+	var items []T
+	resp := first
+	for err == nil {
+		items = append(items, resp.GetValue()...)
+		link := resp.GetOdataNextLink()
+		if link == nil || *link == "" {
+			return items, nil
+		}
+		resp, err = next(*link)
+	}
+	return items, err
 }
