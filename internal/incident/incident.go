@@ -68,7 +68,11 @@ const (
 	StateParked     State = "parked"     // a step failed transiently; NextAttempt says when to re-drive
 	StateNeedsHuman State = "needsHuman" // out of retries, unknown outcome, or a decision only a person can take
 	StateDone       State = "done"       // every step finished (done or skipped)
-	StateResolved   State = "resolved"   // closed by a person with a note
+	// StateHeld: the blast-radius breaker withheld a write. A person carries
+	// it out (incidents redrive after review) or a rule says so; the Sweep
+	// timer never re-drives it by itself.
+	StateHeld     State = "held"
+	StateResolved State = "resolved" // closed by a person with a note
 )
 
 // StepName names a stage of the playbook.
@@ -147,11 +151,53 @@ type App struct {
 }
 
 // Verification says how far the signal was confirmed against Graph.
+//
+// Only a verified incident reaches the app's owners: an unverified one goes
+// to security and on-call only, marked unverified, because a forged event
+// must not make a person do what the responder refused to do.
 type Verification struct {
 	Verified bool   `json:"verified"`
-	Method   string `json:"method"` // detection, riskyServicePrincipal, credentialOnly
+	Method   string `json:"method"` // detection, riskyServicePrincipal, credentialOnly, optIn
 	Detail   string `json:"detail,omitempty"`
 	Limited  string `json:"limited,omitempty"` // what could not be verified and why (licence, permission)
+	// Unlicensed: the tenant has no Workload Identities Premium service
+	// plan (read from its subscribed SKUs), so Graph cannot verify risk.
+	Unlicensed bool `json:"unlicensed,omitempty"`
+	// Closed is Graph's state of a detection that is already closed
+	// (dismissed, remediated, confirmedSafe): recorded, nobody is told.
+	Closed string `json:"closed,omitempty"`
+}
+
+// Modes of an incident, as decided when contain ran. Everything but
+// ModeEnforce means no write was made; NotifyOnly says why in words.
+const (
+	ModeEnforce    = "enforce"
+	ModeDryRun     = "dry-run"    // the service or the rule is in dry-run
+	ModeProtected  = "protected"  // a protected app: notify only
+	ModeHeld       = "held"       // the blast-radius breaker withheld the write
+	ModeKillSwitch = "killSwitch" // the kill switch is on
+	ModeUnverified = "unverified" // Graph did not verify the signal: no write
+)
+
+// ModeLabel is the words a person reads for a mode.
+func ModeLabel(mode string) string {
+	switch mode {
+	case ModeEnforce:
+		return "enforce"
+	case ModeDryRun:
+		return "dry-run"
+	case ModeProtected:
+		return "protected (notify only)"
+	case ModeHeld:
+		return "held by the breaker (notify only)"
+	case ModeKillSwitch:
+		return "kill switch on (notify only)"
+	case ModeUnverified:
+		return "unverified (no write)"
+	case "":
+		return "not decided yet"
+	}
+	return mode
 }
 
 // Verdict outcomes of the Conditional Access check.
