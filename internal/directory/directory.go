@@ -165,3 +165,84 @@ func (e *ThrottledError) Is(target error) bool { return target == ErrTransient }
 
 // Retryable reports whether err is worth another attempt.
 func Retryable(err error) bool { return errors.Is(err, ErrTransient) }
+
+// Workload Identities Premium service plans (AAD_WRKLDID_P1 and
+// AAD_WRKLDID_P2). The risk APIs need one of them; the responder reads the
+// tenant's subscribed SKUs for them rather than guessing the licence from
+// an error's wording (a missing licence and a missing permission both come
+// back as a bare 403). Source: reference/entra/graph-write-facts.md §3.
+var WorkloadIdentityPlans = []string{"84c289f0-efcb-486f-8581-07f44fc9efad", "7dc0e92d-bf15-401d-907e-0884efe7c760"}
+
+// SubscribedSku is one of the tenant's subscriptions with its service plans.
+type SubscribedSku struct {
+	SkuPartNumber    string
+	CapabilityStatus string // Enabled, Warning, Suspended, Deleted, LockedOut
+	ServicePlans     []ServicePlan
+}
+
+// ServicePlan is one service plan of a SKU.
+type ServicePlan struct {
+	ID                 string
+	Name               string
+	ProvisioningStatus string
+}
+
+// WorkloadIdentityLicensed reports whether any usable SKU carries a Workload
+// Identities Premium service plan, and which.
+func WorkloadIdentityLicensed(skus []SubscribedSku) (bool, string) {
+	for _, s := range skus {
+		if s.CapabilityStatus != "" && s.CapabilityStatus != "Enabled" && s.CapabilityStatus != "Warning" {
+			continue // suspended, deleted or locked out: no licence
+		}
+		for _, p := range s.ServicePlans {
+			for _, id := range WorkloadIdentityPlans {
+				if equalID(p.ID, id) && (p.ProvisioningStatus == "" || p.ProvisioningStatus == "Success" || p.ProvisioningStatus == "PendingActivation") {
+					return true, s.SkuPartNumber + "/" + p.Name
+				}
+			}
+		}
+	}
+	return false, ""
+}
+
+// ValidGUID reports whether s is a GUID in its canonical 8-4-4-4-12 form
+// (any case). Ids from the event stream go into Graph request paths and
+// ledger keys; only this shape may.
+func ValidGUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !isHex(c) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// ValidDetectionID reports whether s has the shape of a risk detection id:
+// Graph documents it as an opaque string; the ids seen are 52 to 64 hex
+// digits, and some sources show GUIDs. Letters, digits and '-' only, at
+// most 128: nothing that can change a request path or query.
+func ValidDetectionID(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(isHex(c) || c == '-' || 'g' <= c && c <= 'z' || 'G' <= c && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }

@@ -455,6 +455,7 @@ var (
 	userProps      = keysOf(toMap(User{}))
 	detectionProps = keysOf(toMap(ServicePrincipalRiskDetection{}))
 	riskyProps     = keysOf(toMap(RiskyServicePrincipal{}))
+	skuProps       = keysOf(toMap(SubscribedSku{}))
 	policyProps    = keysOf(toMap(ConditionalAccessPolicy{}))
 	locationProps  = keysOf(toMap(NamedLocation{IsTrusted: ptr(false), IPRanges: []IPRange{{}},
 		CountriesAndRegions: []string{""}, IncludeUnknownCountriesAndRegions: ptr(false)}))

@@ -291,3 +291,44 @@ func (m Mail) clone() Mail {
 	m.Message = slices.Clone(m.Message)
 	return m
 }
+
+// SubscribedSku is Graph's subscribedSku (the fields the responder reads).
+// The simulator derives the list from the tenant's licence switch: every
+// tenant has an Entra ID P2 subscription; one with Workload Identities
+// Premium also has that SKU with the AAD_WRKLDID_P2 service plan.
+type SubscribedSku struct {
+	ID               string            `json:"id"`
+	SkuID            string            `json:"skuId"`
+	SkuPartNumber    string            `json:"skuPartNumber"`
+	CapabilityStatus string            `json:"capabilityStatus"`
+	AppliesTo        string            `json:"appliesTo"`
+	ConsumedUnits    int               `json:"consumedUnits"`
+	ServicePlans     []ServicePlanInfo `json:"servicePlans"`
+}
+
+// ServicePlanInfo is one service plan of a SKU.
+type ServicePlanInfo struct {
+	ServicePlanID      string `json:"servicePlanId"`
+	ServicePlanName    string `json:"servicePlanName"`
+	ProvisioningStatus string `json:"provisioningStatus"`
+	AppliesTo          string `json:"appliesTo"`
+}
+
+func (t *Tenant) subscribedSkus() []SubscribedSku {
+	skus := []SubscribedSku{{
+		ID: t.tenantID + "_eec0eb4f-6444-4f95-aba0-50c24d67f998", SkuID: "eec0eb4f-6444-4f95-aba0-50c24d67f998", SkuPartNumber: "AAD_PREMIUM_P2",
+		CapabilityStatus: "Enabled", AppliesTo: "User", ConsumedUnits: 12,
+		ServicePlans: []ServicePlanInfo{
+			{ServicePlanID: "41781fb2-bc02-4b7c-bd55-b576c07bb09d", ServicePlanName: "AAD_PREMIUM", ProvisioningStatus: "Success", AppliesTo: "User"},
+			{ServicePlanID: "eec0eb4f-6444-4f95-aba0-50c24d67f998", ServicePlanName: "AAD_PREMIUM_P2", ProvisioningStatus: "Success", AppliesTo: "User"},
+		},
+	}}
+	if t.licensed {
+		skus = append(skus, SubscribedSku{
+			ID: t.tenantID + "_7dc0e92d-bf15-401d-907e-0884efe7c760", SkuID: "7dc0e92d-bf15-401d-907e-0884efe7c760", SkuPartNumber: "Workload_Identities_Premium_CN",
+			CapabilityStatus: "Enabled", AppliesTo: "Company", ConsumedUnits: 0,
+			ServicePlans: []ServicePlanInfo{{ServicePlanID: "7dc0e92d-bf15-401d-907e-0884efe7c760", ServicePlanName: "AAD_WRKLDID_P2", ProvisioningStatus: "Success", AppliesTo: "Company"}},
+		})
+	}
+	return skus
+}

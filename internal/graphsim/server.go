@@ -97,6 +97,7 @@ func buildRoutes() []route {
 		r("GET", "/"+policies+"/{id}", func(t *Tenant, c *call) reply {
 			return getOne(c, policies, t.policies, idIs(c, func(p ConditionalAccessPolicy) string { return p.ID }), policyProps)
 		}),
+		r("GET", "/subscribedSkus", func(t *Tenant, c *call) reply { return listAll(c, "subscribedSkus", t.subscribedSkus(), skuProps) }),
 		r("GET", "/"+locations, func(t *Tenant, c *call) reply { return listAll(c, locations, t.locations, locationProps) }),
 		r("GET", "/"+locations+"/{id}", func(t *Tenant, c *call) reply {
 			return getOne(c, locations, t.locations, idIs(c, func(l NamedLocation) string { return l.ID }), locationProps)

@@ -28,25 +28,32 @@ type Key struct {
 	DetectionID        string   `json:"detectionId"`
 }
 
-// KeyOf derives an incident key from a signal. Key ids are sorted and
-// lower-cased, so the order in which Entra lists them does not matter.
+// KeyOf derives an incident key from a signal, in canonical form, so that
+// variants of one signal (another case, key ids listed in another order or
+// with an extra one) are one incident. A risk detection is keyed on its
+// detection id alone, not on the key ids the event lists: the detection is
+// what Graph verifies, and it names the keys. Other signals are keyed on
+// the key ids they carry, sorted and lower-cased.
 func KeyOf(s detect.Signal) Key {
+	k := Key{
+		TenantID:           strings.ToLower(s.TenantID),
+		ServicePrincipalID: strings.ToLower(s.ServicePrincipalID),
+		AppID:              strings.ToLower(s.AppID),
+		DetectionID:        strings.ToLower(s.DetectionID),
+	}
+	if (s.Kind == detect.LeakedCredential || s.Kind == detect.RiskDetection) && s.DetectionID != "" {
+		return k
+	}
 	ids := make([]string, 0, len(s.KeyIDs)+1)
-	for _, k := range s.KeyIDs {
-		ids = append(ids, strings.ToLower(k))
+	for _, id := range s.KeyIDs {
+		ids = append(ids, strings.ToLower(id))
 	}
 	if s.Thumbprint != "" && len(ids) == 0 {
 		ids = append(ids, "thumbprint:"+strings.ToUpper(s.Thumbprint))
 	}
 	slices.Sort(ids)
-	ids = slices.Compact(ids)
-	return Key{
-		TenantID:           strings.ToLower(s.TenantID),
-		ServicePrincipalID: strings.ToLower(s.ServicePrincipalID),
-		AppID:              strings.ToLower(s.AppID),
-		KeyIDs:             ids,
-		DetectionID:        s.DetectionID,
-	}
+	k.KeyIDs = slices.Compact(ids)
+	return k
 }
 
 // ID is the deterministic incident id: "inc-" and 24 hex digits of the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spresponder/spresponder/internal/incident"
 )
@@ -36,4 +37,34 @@ func (s Store) ByServicePrincipal(ctx context.Context, spID string) ([]*incident
 		}
 	}
 	return out, nil
+}
+
+// KillSwitch implements the playbook's Guards: the shared kill switch.
+func (s Store) KillSwitch(ctx context.Context) (bool, string, error) {
+	st, err := KillSwitch{L: s.L}.State(ctx)
+	if err != nil {
+		return false, "", err
+	}
+	reason := st.Reason
+	if st.By != "" {
+		reason = fmt.Sprintf("%s, set by %s at %s", st.Reason, st.By, st.At.UTC().Format("2006-01-02 15:04:05 MST"))
+	}
+	return st.On, reason, nil
+}
+
+// LockObject implements the playbook's Guards: the write lease on a
+// directory object.
+func (s Store) LockObject(ctx context.Context, objectID, owner string, ttl time.Duration) (func(context.Context) error, error) {
+	return ObjectLocks{L: s.L}.Acquire(ctx, objectID, owner, ttl)
+}
+
+// Decision implements the playbook's Guards.
+func (s Store) Decision(ctx context.Context, spID, keyID string) (by, note, incidentID string, found bool, err error) {
+	d, ok, err := Decisions{L: s.L}.Lookup(ctx, spID, keyID)
+	return d.By, d.Note, d.Incident, ok, err
+}
+
+// RecordDecision implements the playbook's Guards.
+func (s Store) RecordDecision(ctx context.Context, spID, keyID, incidentID, by, note string, at time.Time) error {
+	return Decisions{L: s.L}.Record(ctx, spID, keyID, Decision{Incident: incidentID, By: by, Note: note, At: at})
 }

@@ -58,7 +58,36 @@ type Directory interface {
 	DisableServicePrincipal(ctx context.Context, spID string) error
 	ConditionalAccessPolicies(ctx context.Context) ([]capolicy.Policy, error)
 	NamedLocations(ctx context.Context) ([]capolicy.NamedLocation, error)
+	// SubscribedSkus tells whether the tenant has Workload Identities
+	// Premium (the risk APIs' licence), read from its service plans.
+	SubscribedSkus(ctx context.Context) ([]directory.SubscribedSku, error)
 }
+
+// Guards are the switches and leases every instance, replay and CLI shares
+// through the ledger: the kill switch, the lease that makes one writer per
+// directory object, and the decisions people took about a (service
+// principal, key) pair. ledger.Store implements it.
+type Guards interface {
+	// KillSwitch reports whether the shared kill switch is on, and why.
+	KillSwitch(ctx context.Context) (on bool, reason string, err error)
+	// LockObject takes the write lease on a directory object, waiting
+	// while another writer holds it (until ctx ends).
+	LockObject(ctx context.Context, objectID, owner string, ttl time.Duration) (release func(context.Context) error, err error)
+	// Decision returns a person's resolution of the (service principal,
+	// key) pair, if any.
+	Decision(ctx context.Context, spID, keyID string) (by, note, incidentID string, found bool, err error)
+	// RecordDecision keeps a person's resolution of the pair.
+	RecordDecision(ctx context.Context, spID, keyID, incidentID, by, note string, at time.Time) error
+}
+
+// Option changes a Responder.
+type Option func(*Responder)
+
+// WithGuards gives the responder the ledger's shared guards. Without them
+// (unit tests of other packages) the kill switch is the process's setting
+// only, credential writes are serialised within the process only, and no
+// decision is remembered across incidents.
+func WithGuards(g Guards) Option { return func(r *Responder) { r.guards = g } }
 
 // Store is the incident ledger as the playbook uses it.
 type Store interface {
@@ -83,6 +112,11 @@ type Plan struct {
 	CheckPolicy        bool
 	Notify             bool
 	DryRun             bool
+	// UnlicensedFallback: for this app, when the tenant has no Workload
+	// Identities Premium (so Graph cannot verify risk), act on the named
+	// credential existing on the app. Off by default: without the licence
+	// nothing verifies a detection, and the plan says so when it is on.
+	UnlicensedFallback bool
 }
 
 // Rules maps signals to plans and says which apps are protected.
@@ -119,6 +153,16 @@ type Config struct {
 	Backoff time.Duration
 	// Operator is set for manual replays (the audit trail names them).
 	Operator string
+	// TenantID is the configured tenant: the breaker counts against it,
+	// never against a tenant id an event carries.
+	TenantID string
+	// NotifyDeadline bounds the owner notification inside a run, so a
+	// webhook that is down does not hold the batch; what is not delivered
+	// is retried by the Sweep timer. Default 5s.
+	NotifyDeadline time.Duration
+	// PlannedChannels names the channels a plan would notify on when the
+	// plan runs without a notifier (a dry-run replay), for its wording.
+	PlannedChannels string
 }
 
 // Responder runs the playbook.
@@ -131,13 +175,16 @@ type Responder struct {
 	pager   Pager
 	cfg     Config
 	log     *zap.Logger
+	guards  Guards
+	locks   *localLocks
+	lic     licenceCache
 	now     func() time.Time
 	sleep   func(context.Context, time.Duration) error
 }
 
 // New builds a responder. notify and pager may be nil (then the notify
 // step is recorded as skipped, and pages are logged only).
-func New(dir Directory, store Store, rules Rules, br *breaker.Breaker, notify Notifier, pager Pager, cfg Config, log *zap.Logger, now func() time.Time) *Responder {
+func New(dir Directory, store Store, rules Rules, br *breaker.Breaker, notify Notifier, pager Pager, cfg Config, log *zap.Logger, now func() time.Time, opts ...Option) *Responder {
 	if cfg.StageDeadline <= 0 {
 		cfg.StageDeadline = 60 * time.Second
 	}
@@ -153,7 +200,15 @@ func New(dir Directory, store Store, rules Rules, br *breaker.Breaker, notify No
 	if cfg.Owner == "" {
 		cfg.Owner = "spresponder"
 	}
-	return &Responder{dir: dir, store: store, rules: rules, breaker: br, notify: notify, pager: pager, cfg: cfg, log: log, now: now, sleep: sleepCtx}
+	if cfg.NotifyDeadline <= 0 {
+		cfg.NotifyDeadline = 5 * time.Second
+	}
+	r := &Responder{dir: dir, store: store, rules: rules, breaker: br, notify: notify, pager: pager, cfg: cfg, log: log, now: now, sleep: sleepCtx,
+		locks: &localLocks{held: map[string]chan struct{}{}}}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -388,7 +443,9 @@ func (r *Responder) Run(ctx context.Context, id string, log *zap.Logger) (*incid
 	in, err := r.store.Mutate(ctx, id, func(cur *incident.Incident) error {
 		now := r.now()
 		switch cur.State {
-		case incident.StateDone, incident.StateResolved, incident.StateNeedsHuman:
+		case incident.StateDone, incident.StateResolved, incident.StateNeedsHuman, incident.StateHeld:
+			// Held and needsHuman incidents wait for a person: only a
+			// redrive (PrepareRedrive) sends them back to work.
 			settled = cur
 			return errSettled
 		}
@@ -431,6 +488,17 @@ func (r *Responder) finish(ctx context.Context, run *run, stageErr error) (*inci
 		now := r.now()
 		cur.Owner, cur.LeaseUntil = "", time.Time{}
 		switch {
+		case stageErr == nil && run.final == incident.StateNeedsHuman:
+			cur.State, cur.NextAttempt = incident.StateNeedsHuman, time.Time{}
+			cur.Record(now, "run", "needs a human", run.finalWhy)
+			page = run.finalWhy
+			run.escalated = true
+		case stageErr == nil && run.final == incident.StateHeld:
+			cur.State, cur.NextAttempt = incident.StateHeld, time.Time{}
+			cur.Record(now, "run", "held", run.finalWhy+"; a person decides (incidents redrive after review)")
+		case stageErr == nil && run.final == incident.StateResolved:
+			cur.State, cur.NextAttempt = incident.StateResolved, time.Time{}
+			cur.Record(now, "run", "resolved", run.finalWhy)
 		case stageErr == nil:
 			cur.State = incident.StateDone
 			cur.NextAttempt = time.Time{}
@@ -473,10 +541,11 @@ func (r *Responder) finish(ctx context.Context, run *run, stageErr error) (*inci
 }
 
 func (r *Responder) pageOnCall(ctx context.Context, in *incident.Incident, reason string, log *zap.Logger) {
-	log.Warn("paging on-call", zap.String("reason", reason))
 	if r.pager == nil {
+		log.Warn("on-call would be paged, but no pager is configured", zap.String("reason", reason))
 		return
 	}
+	log.Warn("paging on-call", zap.String("reason", reason))
 	if err := r.pager.Page(context.WithoutCancel(ctx), in, reason); err != nil {
 		log.Error("page on-call", zap.Error(err))
 	}

@@ -49,13 +49,15 @@ const (
 type rules struct {
 	dryRun, confirm, requireAtRisk bool
 	protected                      []string
+	unlicensedApps                 []string // apps whose rule opts in to act without the licence
 }
 
 func (r rules) Plan(s detect.Signal) (playbook.Plan, bool) {
 	switch s.Kind {
 	case detect.LeakedCredential, detect.RiskDetection, detect.RiskySignIn:
 		return playbook.Plan{Rule: "test-" + string(s.Kind), RemoveCredential: true, CheckPolicy: true, Notify: true, DryRun: r.dryRun,
-			ConfirmCompromised: r.confirm, RequireAtRisk: r.requireAtRisk && s.Kind == detect.RiskySignIn}, true
+			ConfirmCompromised: r.confirm, RequireAtRisk: r.requireAtRisk && s.Kind == detect.RiskySignIn,
+			UnlicensedFallback: slices.ContainsFunc(r.unlicensedApps, func(a string) bool { return strings.EqualFold(a, s.AppID) })}, true
 	}
 	return playbook.Plan{}, false
 }
@@ -94,13 +96,15 @@ type harness struct {
 	cfg     playbook.Config
 	simOpts []graphsim.Option
 	seedMod func(*graphsim.Seed)
-	log     *zap.Logger
-	dir     string
+	// notifier is the owner notification (nil: none configured).
+	notifier playbook.Notifier
+	log      *zap.Logger
+	dir      string
 }
 
 func newHarness(t *testing.T, mod ...func(*harness)) *harness {
 	t.Helper()
-	h := &harness{t: t, limit: 5, cfg: playbook.Config{Enforce: true, Owner: "test", StageDeadline: 20 * time.Second}, pages: &pages{}, log: zaptest.NewLogger(t), dir: t.TempDir()}
+	h := &harness{t: t, limit: 5, cfg: playbook.Config{Enforce: true, Owner: "test", StageDeadline: 20 * time.Second, TenantID: tenant}, pages: &pages{}, log: zaptest.NewLogger(t), dir: t.TempDir()}
 	for _, m := range mod {
 		m(h)
 	}
@@ -135,7 +139,7 @@ func (h *harness) build() {
 	}
 	h.store = ledger.Store{L: led}
 	br := breaker.New(breaker.NewMemory(), h.limit, time.Hour, time.Now)
-	h.r = playbook.New(cli, h.store, h.rules, br, nil, h.pages, h.cfg, h.log, time.Now)
+	h.r = playbook.New(cli, h.store, h.rules, br, h.notifier, h.pages, h.cfg, h.log, time.Now, playbook.WithGuards(h.store))
 }
 
 func leak(app, sp, detection string, keys ...string) detect.Signal {
@@ -365,15 +369,18 @@ func TestProtectedAppNotifyOnly(t *testing.T) {
 }
 
 func TestDryRun(t *testing.T) {
-	for name, mod := range map[string]func(*harness){
-		"global":      func(h *harness) { h.cfg.Enforce = false },
-		"rule":        func(h *harness) { h.rules.dryRun = true },
-		"kill switch": func(h *harness) { h.cfg.KillSwitch = true },
+	for name, tc := range map[string]struct {
+		mod  func(*harness)
+		mode string
+	}{
+		"global":      {func(h *harness) { h.cfg.Enforce = false }, incident.ModeDryRun},
+		"rule":        {func(h *harness) { h.rules.dryRun = true }, incident.ModeDryRun},
+		"kill switch": {func(h *harness) { h.cfg.KillSwitch = true }, incident.ModeKillSwitch},
 	} {
 		t.Run(name, func(t *testing.T) {
-			h := newHarness(t, mod)
+			h := newHarness(t, tc.mod)
 			in := h.only(h.handle(leak(tfApp, tfSP, tfLeak, tfSecret)))
-			if len(h.writes()) != 0 || in.Mode != "dry-run" || len(in.Actions) != 1 || !in.Actions[0].DryRun || !strings.Contains(in.Actions[0].Reason, "would remove client secret "+tfSecret) {
+			if len(h.writes()) != 0 || in.Mode != tc.mode || len(in.Actions) != 1 || !in.Actions[0].DryRun || !strings.Contains(in.Actions[0].Reason, "would remove client secret "+tfSecret) {
 				t.Fatalf("writes %+v mode %q actions %+v", h.writes(), in.Mode, in.Actions)
 			}
 			if in.Verdict == nil || in.Verdict.Outcome == "" {
@@ -387,7 +394,7 @@ func TestBreakerTripsAtNPlusOne(t *testing.T) {
 	h := newHarness(t, func(h *harness) { h.limit = 1 })
 	first := h.only(h.handle(leak(tfApp, tfSP, tfLeak, tfSecret)))
 	second := h.only(h.handle(leak(billApp, billSP, billLeak, billSecret)))
-	if first.Mode != "enforce" || second.Mode != "dry-run" || !strings.Contains(second.NotifyOnly, "breaker open") || len(h.writes()) != 1 {
+	if first.Mode != "enforce" || second.Mode != incident.ModeHeld || second.State != incident.StateHeld || !strings.Contains(second.NotifyOnly, "breaker open") || len(h.writes()) != 1 {
 		t.Fatalf("first %q second %q (%q) writes %+v", first.Mode, second.Mode, second.NotifyOnly, h.writes())
 	}
 	if !slices.ContainsFunc(h.pages.reasons, func(r string) bool { return strings.Contains(r, "breaker") }) {
@@ -405,13 +412,16 @@ func TestAmbiguousMappingRefused(t *testing.T) {
 	}
 }
 
-func TestLicenceMissingFallsBack(t *testing.T) {
+// Without Workload Identities Premium nothing verifies a detection: the
+// licence is read from the tenant's SKUs, nothing is written, and a person
+// is asked (TestUnlicensedOptInPerApp has the explicit opt-in).
+func TestLicenceMissingNoWrite(t *testing.T) {
 	h := newHarness(t, func(h *harness) { h.simOpts = append(h.simOpts, graphsim.WithWorkloadIdentitiesPremium(false)) })
 	in := h.only(h.handle(leak(tfApp, tfSP, tfLeak, tfSecret)))
-	if !in.Verification.Verified || in.Verification.Method != "credentialOnly" || !strings.Contains(in.Verification.Limited, "Workload Identities Premium") {
-		t.Fatalf("verification %+v", in.Verification)
+	if in.Verification.Verified || !in.Verification.Unlicensed || !strings.Contains(in.Verification.Detail, "Workload Identities Premium") || in.State != incident.StateNeedsHuman {
+		t.Fatalf("state %s verification %+v", in.State, in.Verification)
 	}
-	if len(h.writes()) != 1 {
+	if len(h.writes()) != 0 {
 		t.Fatalf("writes %+v", h.writes())
 	}
 }
@@ -540,20 +550,14 @@ func TestConcurrentRunsInOneProcessWriteOnce(t *testing.T) {
 	}
 }
 
-// TestParkedRiskySignInResumes: a removal that needs the service principal
-// at risk fails transiently and is parked; the next run verifies again and
-// removes the credential.
-func TestParkedRiskySignInResumes(t *testing.T) {
-	h := newHarness(t, func(h *harness) {
-		h.rules.requireAtRisk = true
-		h.cfg.StageDeadline = 3 * time.Second
-	})
+// TestParkedRemovalResumes: a removal fails transiently and is parked; the
+// next run verifies again and removes the credential.
+func TestParkedRemovalResumes(t *testing.T) {
+	h := newHarness(t, func(h *harness) { h.cfg.StageDeadline = 3 * time.Second })
 	if err := h.sim.AddFault(graphsim.Fault{Route: "POST /applications/*/removePassword", Kind: graphsim.FaultStatus, Status: 500}); err != nil {
 		t.Fatal(err)
 	}
-	s := leak(tfApp, tfSP, "signin-77", tfSecret)
-	s.Kind, s.RiskEventType = detect.RiskySignIn, ""
-	in := h.only(h.handle(s))
+	in := h.only(h.handle(leak(tfApp, tfSP, tfLeak, tfSecret)))
 	if in.State != incident.StateParked || len(h.writes()) != 0 {
 		t.Fatalf("first run: state %s writes %+v", in.State, h.writes())
 	}
