@@ -19,6 +19,13 @@
 //     say who could not be told. An app without any reachable owner is
 //     marked Orphaned. Addresses are de-duplicated case-insensitively; the
 //     first (most specific) reason wins.
+//     An incident Graph did not verify (or already closed) is the
+//     exception (SecurityOnly, ResolveSecurityOnly): owners are not read,
+//     overrides and tags are ignored, only the security contacts and
+//     on-call hear of it, and every card, mail and page says UNVERIFIED
+//     with UnverifiedNotice and asks nobody to rotate or delete a key. The
+//     email and Teams channels hold that rule too, so stale recipients or
+//     the owners' per-app Teams channel cannot be reached by a forged event.
 //  2. Render (BuildReport, RenderCard, RenderEmail): one pure function of
 //     the incident builds a Report, the plain-language story (what was
 //     detected, which credential, where it was used from, what the

@@ -174,8 +174,16 @@ func (n *Notifier) Notify(ctx context.Context, in *incident.Incident) error {
 	}
 	step.Attempts++
 
-	lookup := n.lookupOwners(ctx, deadline, log, in.App)
-	res := Resolve(n.cfg.Recipients, in.App, lookup)
+	var res Resolution
+	if SecurityOnly(in) {
+		// Owners are not even looked up: nothing an unverified event names
+		// decides who hears of it.
+		res = ResolveSecurityOnly(n.cfg.Recipients, securityOnlyReason(in))
+		log.Info("not verified by Graph: telling security and on-call only")
+	} else {
+		lookup := n.lookupOwners(ctx, deadline, log, in.App)
+		res = Resolve(n.cfg.Recipients, in.App, lookup)
+	}
 	in.Recipients, in.Orphaned = res.Recipients, res.Orphaned
 	reachable := len(res.Reachable())
 	in.Record(n.now(), string(incident.StepNotify), "recipients resolved",
@@ -239,6 +247,13 @@ func (n *Notifier) Notify(ctx context.Context, in *incident.Incident) error {
 	step.State, step.Reason = incident.Done, detail
 	log.Info("notified", zap.Int("sent", sent), zap.Int("skipped", skipped))
 	return nil
+}
+
+func securityOnlyReason(in *incident.Incident) string {
+	if in.Verification.Closed != "" {
+		return "security team: the detection is already closed in Graph"
+	}
+	return "security team: Graph did not verify this signal, so only security and on-call are told"
 }
 
 // deliver sends one channel's targets in order, skipping those already sent.
