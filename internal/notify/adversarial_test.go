@@ -6,7 +6,13 @@ package notify_test
 // hold its invocation; each failed before the fix it guards.
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -328,4 +334,169 @@ func TestAttackTimesCarryDateAndZone(t *testing.T) {
 			t.Errorf("%s shows no time at all", where)
 		}
 	}
+}
+
+// One redaction rule for a webhook URL, whatever its path looks like:
+// scheme and host, then "/…redacted". Workflows sign in the query; other
+// services put the key in the path, in words as well as in digits.
+func TestAttackRedactURLKeepsOnlySchemeAndHost(t *testing.T) {
+	for in, want := range map[string]string{
+		workflowURL: "https://default4bbb79f757244c9e95f3de075f6ec0.90.environment.api.powerplatform.com:443/…redacted",
+		"https://hooks.example.com/services/teamsecretword/channelsecretword": "https://hooks.example.com/…redacted",
+		"https://user:pass@pager.example/x?token=abc":                         "https://pager.example/…redacted",
+		"http://127.0.0.1:8080/":                                              "http://127.0.0.1:8080/…redacted",
+		"::not a url":                                                         "…redacted",
+		"":                                                                    "…redacted",
+	} {
+		if got := notify.RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// Error text that repeats parts of a configured URL (a gateway echoing the
+// request path, an HTTP library quoting the URL with the password masked,
+// a token echoed without its "Bearer " prefix) loses every part.
+func TestAttackRedactorScrubsEveryPartOfTheURL(t *testing.T) {
+	const (
+		pathURL = "https://hooks.example.com/services/teamsecretword/channelsecretword"
+		userURL = "https://svcuser:pa55-word-secret@pager.example/v2/enqueue?routing_key=rkey-secret-value"
+		token   = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.body.sig"
+	)
+	r := notify.NewRedactor([]string{pathURL, userURL}, []string{"Bearer " + token})
+	for _, leak := range []error{
+		errors.New("HTTP 404: no route for /services/teamsecretword/channelsecretword"),
+		errors.New("HTTP 403: channel channelsecretword is closed"),
+		fmt.Errorf("post to oncall:needsHuman: %w", &url.Error{Op: "Post", URL: "https://svcuser:***@pager.example/v2/enqueue?routing_key=rkey-secret-value", Err: errors.New("EOF")}),
+		errors.New(`HTTP 401: {"error":"bad token ` + token + `"}`),
+	} {
+		red := r.Error(leak)
+		notifytest.AssertNoSecrets(t, []string{"teamsecretword", "channelsecretword", "svcuser", "pa55-word-secret", "rkey-secret-value", token}, red)
+		if !strings.Contains(red.Error(), "HTTP") && !strings.Contains(red.Error(), "pager.example") {
+			t.Errorf("redaction lost the useful part: %v", red)
+		}
+	}
+}
+
+// A channel that names a target by its URL (a bug, or a future channel
+// written in a hurry) does not get the URL into the ledger, the logs or the
+// error: nothing is sent to a target that is not named safely.
+func TestAttackTargetNamedByURLIsNeverRecorded(t *testing.T) {
+	const secretURL = "https://hooks.example.com/services/teamsecretword?sig=querysecretvalue"
+	r := newRig(t, notify.Config{})
+	ch := &urlChannel{id: secretURL}
+	n, err := notify.New(notify.Config{Recipients: cfg}, nil, []notify.Channel{ch}, r.log, notify.WithClock(r.clock.Now), notify.WithSleep(r.clock.Sleep))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := fresh()
+	nerr := n.Notify(t.Context(), in)
+	if nerr == nil {
+		t.Error("a target named by its URL was accepted")
+	}
+	if ch.sent != 0 {
+		t.Errorf("sent %d times to a target named by its URL", ch.sent)
+	}
+	if len(in.Notified) != 1 || in.Notified[0].Target != "https://hooks.example.com/…redacted" || in.Notified[0].State == incident.Done {
+		t.Errorf("recorded %+v", in.Notified)
+	}
+	notifytest.AssertNoSecrets(t, []string{secretURL, "teamsecretword", "querysecretvalue"}, r.logs, nerr, in)
+}
+
+// urlChannel names its one target by a URL.
+type urlChannel struct {
+	id   string
+	sent int
+}
+
+func (c *urlChannel) Name() string                             { return "custom" }
+func (c *urlChannel) Targets(*notify.Delivery) []notify.Target { return []notify.Target{{ID: c.id}} }
+func (c *urlChannel) Send(context.Context, *notify.Delivery, notify.Target) error {
+	c.sent++
+	return nil
+}
+
+// No configured secret (webhook URL path and query, bearer and other
+// header credentials) reaches a log line, an error, the recorded
+// notifications, the incident, a card, a mail or a page: not on a failing
+// run whose far ends echo what they got, and not on the re-drive, whose
+// card and mail carry the first run's errors in their history.
+func TestAttackNoSecretReachesAnyOutput(t *testing.T) {
+	clock := &notifytest.Clock{T: start}
+	log, logs := notifytest.NewObservedLogger()
+	echo := func(code int) func(http.ResponseWriter, *http.Request) {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(code)
+			_, _ = io.WriteString(w, "failed for "+r.URL.String()+" path "+r.URL.Path+" auth "+r.Header.Get("Authorization"))
+		}
+	}
+	hangUp := func(w http.ResponseWriter, r *http.Request) {
+		c, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			_ = c.Close()
+		}
+	}
+	tHook, aHook, pHook := newHook(t), newHook(t), newHook(t)
+	tHook.then(echo(http.StatusInternalServerError))
+	aHook.then(hangUp)
+	pHook.then(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = io.WriteString(w, `{"error":"key `+strings.TrimPrefix(r.Header.Get("Authorization"), "GenieKey ")+` not valid for `+r.URL.Path+`"}`)
+	})
+	const (
+		teamsAuth = "Bearer teamsflowtoken-5d1c9a77"
+		pagerAuth = "GenieKey pagerkeysecret-0b1c2d"
+	)
+	teamsURL := tHook.url("teamsquerysig-Xk3vQ9pLm2Tz")
+	appURL := aHook.srv.URL + "/hooks/ownerspathsecret/channelpathsecret?token=ownersquerytoken"
+	pagerURL := pHook.srv.URL + "/v1/enqueue/pagerroutesecret?routing_key=pagerquerykey"
+	var secrets []string
+	secrets = append(secrets, notifytest.WebhookSecrets(teamsURL, teamsAuth)...)
+	secrets = append(secrets, notifytest.WebhookSecrets(appURL)...)
+	secrets = append(secrets, notifytest.WebhookSecrets(pagerURL, pagerAuth)...)
+
+	tm, err := teams.New(teams.Config{WebhookURL: teamsURL, AppWebhookURLs: map[string]string{notifytest.AppID: appURL}, Headers: map[string]string{"Authorization": teamsAuth}},
+		log, teams.WithHTTPClient(tHook.srv.Client()), teams.WithClock(clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg, err := pager.New(pager.Config{URL: pagerURL, Headers: map[string]string{"Authorization": pagerAuth}}, log,
+		pager.WithHTTPClient(pHook.srv.Client()), pager.WithClock(clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mailer := &notifytest.Mailer{Errors: []error{errors.New("sendMail: 503"), errors.New("sendMail: 503")}}
+	em, err := email.New(email.Config{From: "secops-noreply@contoso.com"}, mailer, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owners := &notifytest.Owners{App: map[string][]notify.Owner{notifytest.AppID: {alex}}}
+	n, err := notify.New(notify.Config{Recipients: cfg, MaxAttempts: 1}, owners, []notify.Channel{tm, em, pg}, log,
+		notify.WithClock(clock.Now), notify.WithSleep(clock.Sleep))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	in := fresh()
+	in.Actions[0].State = incident.Started // pages on-call
+	err1 := n.Notify(t.Context(), in)
+	for _, want := range []string{"HTTP 500", "HTTP 401", "EOF"} {
+		if err1 == nil || !strings.Contains(err1.Error(), want) {
+			t.Errorf("first run's error lacks %q (the failure did not happen, so the test proves nothing): %v", want, err1)
+		}
+	}
+	// The playbook records the failure on the incident, as it does.
+	in.Record(clock.Now(), "notify", "failed", err1.Error())
+	err2 := n.Notify(t.Context(), in)
+	if err2 != nil {
+		t.Fatalf("re-drive: %v", err2)
+	}
+	if tHook.hits() != 2 || aHook.hits() != 2 || pHook.hits() != 2 || len(mailer.Sent) != 2 {
+		t.Fatalf("re-drive did not deliver: teams %d, app %d, page %d, mails %d", tHook.hits(), aHook.hits(), pHook.hits(), len(mailer.Sent))
+	}
+	if !strings.Contains(string(tHook.bodies[1]), "HTTP 500") {
+		t.Error("the re-driven card does not carry the first run's error, so the test does not prove it is clean")
+	}
+	notifytest.AssertNoSecrets(t, secrets, logs, err1, err2, in.Notified, in.Steps, in.History, in,
+		tHook.bodies, aHook.bodies, pHook.bodies, mailer)
 }

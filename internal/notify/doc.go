@@ -53,9 +53,14 @@
 // # Secrets
 //
 // Webhook URLs are secrets (a Workflows URL carries its signature in the
-// query string, sig=...). They are never logged, never stored on the
-// incident (targets are names such as "webhook:default"), and removed from
-// every error by Redactor before the error leaves this package. The
-// notifytest package has AssertNoSecrets, which the tests here and in other
-// packages use to prove it.
+// query string, sig=...; other services put their key in the path). One
+// rule shows them: RedactURL keeps scheme and host only,
+// "https://host/…redacted". They are never logged, never stored on the
+// incident (targets are names such as "webhook:default"; a channel that
+// names a target by its URL is refused, and the URL is recorded redacted),
+// and removed from every error by Redactor before the error leaves a
+// channel: the whole URL, and each part of it, whatever it looks like. The
+// notifytest package has WebhookSecrets and AssertNoSecrets, which the tests
+// here and in other packages use to prove that no configured secret
+// reaches logs, errors, the ledger, cards, mails or pages.
 package notify

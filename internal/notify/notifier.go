@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -211,7 +212,7 @@ func (n *Notifier) Notify(ctx context.Context, in *incident.Incident) error {
 	sent, failed, skipped := 0, 0, 0
 	for _, rs := range results {
 		for _, r := range rs {
-			if r.attempts == 0 {
+			if r.attempts == 0 && r.err == nil {
 				skipped++
 				continue
 			}
@@ -256,11 +257,30 @@ func securityOnlyReason(in *incident.Incident) string {
 	return "security team: Graph did not verify this signal, so only security and on-call are told"
 }
 
+// errTargetURL refuses a target whose id is a URL.
+var errTargetURL = errors.New("the channel names this target by its URL: refused, since target ids are stored and logged; name it like webhook:default")
+
+// safeTargetID returns the id itself, or RedactURL of it when the id is a
+// URL (a secret for a webhook).
+func safeTargetID(id string) string {
+	if strings.Contains(id, "://") {
+		return RedactURL(id)
+	}
+	return id
+}
+
 // deliver sends one channel's targets in order, skipping those already sent.
 func (n *Notifier) deliver(ctx context.Context, deadline time.Time, log *zap.Logger, d *Delivery, ch Channel) []result {
 	var out []result
 	seen := map[string]bool{}
 	for _, t := range ch.Targets(d) {
+		if safe := safeTargetID(t.ID); safe != t.ID {
+			// The id goes to the ledger, the log and the error: a URL there
+			// is a secret kept forever. Refuse the target, loudly.
+			log.Error("channel names a target by its URL: not sent", zap.String("channel", ch.Name()), zap.String("target", safe))
+			out = append(out, result{channel: ch.Name(), target: safe, err: Permanent(errTargetURL)})
+			continue
+		}
 		if seen[t.ID] {
 			continue
 		}
