@@ -15,7 +15,9 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/spresponder/spresponder/internal/incident"
 	"github.com/spresponder/spresponder/internal/notify"
@@ -499,4 +501,123 @@ func TestAttackNoSecretReachesAnyOutput(t *testing.T) {
 	}
 	notifytest.AssertNoSecrets(t, secrets, logs, err1, err2, in.Notified, in.Steps, in.History, in,
 		tHook.bodies, aHook.bodies, pHook.bodies, mailer)
+}
+
+// stuckMailer ignores its context: it answers only when released, as a
+// mail API behind a hung connection without a timeout would.
+type stuckMailer struct {
+	release chan struct{}
+	calls   atomic.Int32
+}
+
+func (m *stuckMailer) SendMail(ctx context.Context, from string, msg notify.Message) error {
+	m.calls.Add(1)
+	<-m.release
+	return nil
+}
+
+const sweepReason = "deadline; will retry on the next sweep"
+
+// A channel that ignores its context cannot hold the invocation: Notify
+// returns by the caller's deadline, records what was not delivered as
+// pending with the reason, and says so in its error.
+func TestAttackStuckChannelCannotHoldTheInvocation(t *testing.T) {
+	r := newRig(t, notify.Config{})
+	m := &stuckMailer{release: make(chan struct{})}
+	time.AfterFunc(3*time.Second, func() { close(m.release) })
+	em, err := email.New(email.Config{From: "secops-noreply@contoso.com"}, m, r.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm, err := teams.New(teams.Config{WebhookURL: r.teams.url("teams-sig-0123456789")}, r.log, teams.WithHTTPClient(r.teams.srv.Client()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := notify.New(notify.Config{Recipients: cfg}, r.owners, []notify.Channel{tm, em}, r.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 400*time.Millisecond)
+	defer cancel()
+	in := fresh()
+	began := time.Now()
+	nerr := n.Notify(ctx, in)
+	if took := time.Since(began); took > 1500*time.Millisecond {
+		t.Errorf("Notify took %s with a 400ms deadline", took)
+	}
+	if nerr == nil {
+		t.Fatal("Notify reported everything delivered")
+	}
+	checkUndelivered(t, nerr)
+	if n := notification(t, in, notify.ChannelTeams, teams.TargetDefault); n.State != incident.Done {
+		t.Errorf("teams = %+v", n)
+	}
+	for _, to := range []string{"alexw@contoso.com", "secops@contoso.com"} {
+		n := notification(t, in, notify.ChannelEmail, to)
+		if n.State != incident.Pending || !strings.Contains(n.Reason, sweepReason) {
+			t.Errorf("email %s = %+v, want pending: %q", to, n, sweepReason)
+		}
+	}
+}
+
+// checkUndelivered: the caller learns from the error that not everything
+// was delivered, and that the deadline is why.
+func checkUndelivered(t *testing.T, err error) {
+	t.Helper()
+	if !errors.Is(err, notify.ErrUndelivered) || !errors.Is(err, notify.ErrDeadline) {
+		t.Errorf("Notify = %v, want an error wrapping ErrUndelivered and ErrDeadline", err)
+	}
+}
+
+// A Retry-After longer than the time left ends the attempt at once: no
+// sleep outlives the context, and the target waits for the next sweep.
+func TestAttackRetryAfterDoesNotOutliveTheContext(t *testing.T) {
+	h := newHook(t)
+	h.then(status(http.StatusTooManyRequests, "Retry-After", "30"))
+	tm, err := teams.New(teams.Config{WebhookURL: h.url("teams-sig-0123456789")}, nil, teams.WithHTTPClient(h.srv.Client()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := notify.New(notify.Config{Recipients: cfg}, nil, []notify.Channel{tm}, nil) // real clock, real sleep
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	in := fresh()
+	began := time.Now()
+	nerr := n.Notify(ctx, in)
+	if took := time.Since(began); took > time.Second {
+		t.Errorf("Notify waited %s for a Retry-After that cannot fit", took)
+	}
+	checkUndelivered(t, nerr)
+	if n := notification(t, in, notify.ChannelTeams, teams.TargetDefault); n.State != incident.Pending || !strings.Contains(n.Reason, sweepReason) || !strings.Contains(n.Reason, "HTTP 429") {
+		t.Errorf("teams = %+v, want pending for the sweep with the 429", n)
+	}
+}
+
+// A webhook that is down at the deadline is tried again on the next call,
+// and only it: what was delivered is not sent twice.
+func TestAttackDownThenUpSendsOnlyWhatWasNotDelivered(t *testing.T) {
+	r := newRig(t, notify.Config{})
+	r.teams.then(func(w http.ResponseWriter, req *http.Request) { <-req.Context().Done() }) // down: hangs
+	ctx, cancel := context.WithTimeout(t.Context(), 400*time.Millisecond)
+	defer cancel()
+	in := fresh()
+	nerr := r.n.Notify(ctx, in)
+	checkUndelivered(t, nerr)
+	if n := notification(t, in, notify.ChannelTeams, teams.TargetDefault); n.State != incident.Pending || !strings.Contains(n.Reason, sweepReason) {
+		t.Fatalf("teams after the deadline = %+v", n)
+	}
+	mails := r.mailer.Calls
+
+	if err := r.n.Notify(t.Context(), in); err != nil { // up again
+		t.Fatal(err)
+	}
+	if r.teams.hits() != 2 || r.mailer.Calls != mails {
+		t.Errorf("second call: teams hit %d times in all (want 2), mails %d -> %d (want none again)", r.teams.hits(), mails, r.mailer.Calls)
+	}
+	if n := notification(t, in, notify.ChannelTeams, teams.TargetDefault); n.State != incident.Done || n.Reason != "" {
+		t.Errorf("teams after the second call = %+v", n)
+	}
 }

@@ -37,9 +37,15 @@
 //  3. Deliver (Notifier): each Channel (teams, email, pager subpackages)
 //     lists its targets for the incident; for every target not already
 //     recorded as sent on the incident, the Notifier sends with retry and
-//     backoff, honouring Retry-After, within the notify deadline.
-//  4. Record: each target's outcome is appended to Incident.Notified (sent or
-//     failed, reason, attempts, time) and the notify step is updated. The
+//     backoff, honouring Retry-After, within the notify deadline: the
+//     earlier of the caller's context deadline and Config.Deadline. Notify
+//     returns by then whatever a channel does (channels read a copy of the
+//     incident, so one still busy is simply abandoned); a target not done
+//     is recorded pending, "deadline; will retry on the next sweep", and
+//     the error wraps ErrUndelivered and ErrDeadline.
+//  4. Record: each target's outcome is appended to Incident.Notified (done,
+//     failed or pending, reason, attempts, time) and the notify step is
+//     updated. Notify returns nil only when everything was delivered. The
 //     incident record is the dedup log: a replayed or redelivered incident
 //     whose target is already recorded as sent is not notified again.
 //     Persisting the incident is the caller's job (the ledger).
