@@ -190,12 +190,23 @@ func buildCard(r Report) acCard {
 	title := text(r.Title)
 	title.Size, title.Weight, title.Spacing = "Large", "Bolder", "Small"
 	sub := subtle(r.Subtitle)
-	body = append(body, acContainer{Type: "Container", Style: string(r.Tone), Bleed: true, Items: []any{status, title, sub}})
+	header := []any{status, title, sub}
+	if r.Notice != "" {
+		// In the header, above the fold: a reader who stops after one line
+		// must still read it.
+		n := text(r.Notice)
+		n.Weight, n.Color, n.Spacing = "Bolder", "Attention", "Medium"
+		if r.Tone == ToneGood {
+			n.Color = "Good"
+		}
+		header = append(header, n)
+	}
+	body = append(body, acContainer{Type: "Container", Style: string(r.Tone), Bleed: true, Items: header})
 	body = append(body, text(r.Lead))
 
 	body = append(body, heading("What happened"), facts(r.Detection))
 
-	body = append(body, heading("Which credential"))
+	body = append(body, heading(r.CredentialsHeading))
 	if len(r.Credentials.Items) == 0 {
 		body = append(body, text("The detection does not name a credential."))
 	}
@@ -251,7 +262,7 @@ func buildCard(r Report) acCard {
 		body = moreLine(body, r.Verdict.Proof, r.IncidentID)
 	}
 
-	body = append(body, heading("What you need to do now"))
+	body = append(body, heading(r.NextStepsHeading))
 	for i, s := range r.NextSteps {
 		// A column for the number rather than a Markdown ordered list:
 		// hosts indent Markdown lists differently, and some let them

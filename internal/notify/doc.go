@@ -19,6 +19,13 @@
 //     say who could not be told. An app without any reachable owner is
 //     marked Orphaned. Addresses are de-duplicated case-insensitively; the
 //     first (most specific) reason wins.
+//     An incident Graph did not verify (or already closed) is the
+//     exception (SecurityOnly, ResolveSecurityOnly): owners are not read,
+//     overrides and tags are ignored, only the security contacts and
+//     on-call hear of it, and every card, mail and page says UNVERIFIED
+//     with UnverifiedNotice and asks nobody to rotate or delete a key. The
+//     email and Teams channels hold that rule too, so stale recipients or
+//     the owners' per-app Teams channel cannot be reached by a forged event.
 //  2. Render (BuildReport, RenderCard, RenderEmail): one pure function of
 //     the incident builds a Report, the plain-language story (what was
 //     detected, which credential, where it was used from, what the
@@ -30,9 +37,15 @@
 //  3. Deliver (Notifier): each Channel (teams, email, pager subpackages)
 //     lists its targets for the incident; for every target not already
 //     recorded as sent on the incident, the Notifier sends with retry and
-//     backoff, honouring Retry-After, within the notify deadline.
-//  4. Record: each target's outcome is appended to Incident.Notified (sent or
-//     failed, reason, attempts, time) and the notify step is updated. The
+//     backoff, honouring Retry-After, within the notify deadline: the
+//     earlier of the caller's context deadline and Config.Deadline. Notify
+//     returns by then whatever a channel does (channels read a copy of the
+//     incident, so one still busy is simply abandoned); a target not done
+//     is recorded pending, "deadline; will retry on the next sweep", and
+//     the error wraps ErrUndelivered and ErrDeadline.
+//  4. Record: each target's outcome is appended to Incident.Notified (done,
+//     failed or pending, reason, attempts, time) and the notify step is
+//     updated. Notify returns nil only when everything was delivered. The
 //     incident record is the dedup log: a replayed or redelivered incident
 //     whose target is already recorded as sent is not notified again.
 //     Persisting the incident is the caller's job (the ledger).
@@ -46,9 +59,14 @@
 // # Secrets
 //
 // Webhook URLs are secrets (a Workflows URL carries its signature in the
-// query string, sig=...). They are never logged, never stored on the
-// incident (targets are names such as "webhook:default"), and removed from
-// every error by Redactor before the error leaves this package. The
-// notifytest package has AssertNoSecrets, which the tests here and in other
-// packages use to prove it.
+// query string, sig=...; other services put their key in the path). One
+// rule shows them: RedactURL keeps scheme and host only,
+// "https://host/…redacted". They are never logged, never stored on the
+// incident (targets are names such as "webhook:default"; a channel that
+// names a target by its URL is refused, and the URL is recorded redacted),
+// and removed from every error by Redactor before the error leaves a
+// channel: the whole URL, and each part of it, whatever it looks like. The
+// notifytest package has WebhookSecrets and AssertNoSecrets, which the tests
+// here and in other packages use to prove that no configured secret
+// reaches logs, errors, the ledger, cards, mails or pages.
 package notify

@@ -107,13 +107,17 @@ func renderText(r Report, why string, contacts []string) string {
 	b.WriteString(strings.ToUpper(r.Status) + "\n")
 	para(r.Title, "")
 	para(r.Subtitle, "")
+	if r.Notice != "" {
+		b.WriteString("\n")
+		para("*** "+r.Notice+" ***", "")
+	}
 	b.WriteString("\n")
 	para(r.Lead, "")
 
 	section("What happened")
 	factList(r.Detection)
 
-	section("Which credential")
+	section(r.CredentialsHeading)
 	if len(r.Credentials.Items) == 0 {
 		para("The detection does not name a credential.", "  ")
 	}
@@ -167,7 +171,7 @@ func renderText(r Report, why string, contacts []string) string {
 		more(r.Verdict.Proof.MoreLine(r.IncidentID))
 	}
 
-	section("What you need to do now")
+	section(r.NextStepsHeading)
 	for i, s := range r.NextSteps {
 		n := strconv.Itoa(i+1) + ". "
 		b.WriteString(wrap(s, "  "+n, strings.Repeat(" ", 2+len(n)), textWidth))

@@ -235,9 +235,13 @@ func TestRetryAfterPastDeadlineGivesUp(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "would pass the notify deadline") {
 		t.Fatalf("Notify = %v, want a deadline error", err)
 	}
+	// Not a failure of the webhook: it waits for the next sweep.
 	n := notification(t, in, notify.ChannelTeams, teams.TargetDefault)
-	if n.State != incident.Failed || n.Attempts != 1 || !strings.Contains(n.Reason, "HTTP 429") {
+	if n.State != incident.Pending || n.Attempts != 1 || !strings.Contains(n.Reason, "HTTP 429") || !strings.Contains(n.Reason, "will retry on the next sweep") {
 		t.Errorf("teams = %+v", n)
+	}
+	if !errors.Is(err, notify.ErrUndelivered) || !errors.Is(err, notify.ErrDeadline) {
+		t.Errorf("Notify = %v, want ErrUndelivered and ErrDeadline", err)
 	}
 	if len(r.clock.Sleeps) != 0 {
 		t.Errorf("slept %v although the wait was past the deadline", r.clock.Sleeps)
@@ -255,6 +259,9 @@ func TestTeamsServerErrorsRetriedWithBackoff(t *testing.T) {
 	err := r.n.Notify(t.Context(), in)
 	if err == nil || !strings.Contains(err.Error(), "gave up after 3 attempts") {
 		t.Fatalf("Notify = %v", err)
+	}
+	if !errors.Is(err, notify.ErrUndelivered) || errors.Is(err, notify.ErrDeadline) {
+		t.Errorf("Notify = %v, want ErrUndelivered without ErrDeadline", err)
 	}
 	if got := r.clock.Sleeps; len(got) != 2 || got[0] != time.Second || got[1] != 2*time.Second {
 		t.Errorf("backoff = %v, want [1s 2s]", got)

@@ -2,6 +2,7 @@ package notify
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spresponder/spresponder/internal/incident"
@@ -13,7 +14,8 @@ type Trigger string
 
 const (
 	// TriggerBreaker: the blast-radius breaker tripped, so containment was
-	// withheld (Incident.NotifyOnly starts with "breaker").
+	// withheld: the incident is held (State held or mode held; older
+	// records: NotifyOnly starts with "breaker").
 	TriggerBreaker Trigger = "breakerTripped"
 	// TriggerUnknownOutcome: a write to the tenant was sent and its outcome
 	// is unknown (an action left in state started).
@@ -22,7 +24,8 @@ const (
 	// failed step or action), or the owners could not be read.
 	TriggerGraphFailing Trigger = "graphFailing"
 	// TriggerNeedsHuman: the incident waits for a decision only a person
-	// can take, and no more specific trigger explains it.
+	// can take, and no more specific trigger explains it; a signal Graph
+	// did not verify pages this way too, its reason starting "UNVERIFIED".
 	TriggerNeedsHuman Trigger = "needsHuman"
 )
 
@@ -50,14 +53,32 @@ func Pages(in *incident.Incident, lookupErrs []error) []Page {
 		sev = SeverityCritical
 	}
 	var pages []Page
-	add := func(t Trigger, reasons []string) {
+	addSev := func(t Trigger, sev string, reasons []string) {
 		if len(reasons) > 0 {
 			pages = append(pages, Page{Trigger: t, Severity: sev, Reason: clean(strings.Join(reasons, "; "), 600)})
 		}
 	}
+	add := func(t Trigger, reasons []string) { addSev(t, sev, reasons) }
 
-	if v := strings.ToLower(strings.TrimSpace(in.NotifyOnly)); strings.HasPrefix(v, "breaker") {
-		add(TriggerBreaker, []string{"blast-radius breaker tripped, containment withheld: " + clean(in.NotifyOnly, 200)})
+	if in.State == incident.StateHeld || ModeOf(in) == incident.ModeHeld {
+		reason := "blast-radius breaker tripped, containment withheld"
+		if in.NotifyOnly != "" {
+			reason += ": " + clean(in.NotifyOnly, 200)
+		}
+		add(TriggerBreaker, []string{reason})
+	}
+	if unverifiedConcluded(in) {
+		// Security and on-call are the only people who hear of it. Warning,
+		// not critical: nothing says the credential is at risk but the
+		// event, and a forged flood must not read as a confirmed breach.
+		reason := "UNVERIFIED: " + UnverifiedNotice
+		if d := in.Verification.Detail; d != "" {
+			reason += " (" + clean(d, 200) + ")"
+		}
+		if in.Verification.Unlicensed {
+			reason += "; " + unlicensedSentence
+		}
+		addSev(TriggerNeedsHuman, SeverityWarning, []string{reason})
 	}
 
 	var unknown, failing []string
@@ -96,6 +117,21 @@ func Pages(in *incident.Incident, lookupErrs []error) []Page {
 		add(TriggerNeedsHuman, []string{reason})
 	}
 	return pages
+}
+
+// unverifiedConcluded reports whether Graph was asked and did not confirm
+// the signal (a closed detection tells nobody). An incident whose
+// verification has not run yet (Graph failing, a parked first attempt) is
+// not unverified: it pages for what stopped it.
+func unverifiedConcluded(in *incident.Incident) bool {
+	v := in.Verification
+	if v.Verified || v.Closed != "" {
+		return false
+	}
+	// Read, not in.Step: that adds a missing step, and Pages is pure.
+	i := slices.IndexFunc(in.Steps, func(s incident.Step) bool { return s.Name == incident.StepVerify })
+	ran := i >= 0 && (in.Steps[i].State == incident.Done || in.Steps[i].State == incident.Skipped)
+	return ran || in.Mode == incident.ModeUnverified || v.Method != "" || v.Detail != "" || v.Unlicensed
 }
 
 // PageTarget is the target id of a page on the incident: one page per

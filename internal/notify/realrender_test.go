@@ -78,6 +78,7 @@ func TestRealRenderer(t *testing.T) {
 	}{
 		{"example", notifytest.ExampleIncident(), true},
 		{"withheld", withheldIncident(), false},
+		{"unverified", unverifiedIncident(), false},
 		{"huge", notifytest.HugeIncident(500), false},
 		{"hostile", hostileIncident(), false},
 	} {

@@ -212,6 +212,30 @@ func Resolve(cfg RecipientConfig, app incident.App, owners OwnerLookup) Resoluti
 	return res
 }
 
+// ResolveSecurityOnly is the resolution for an incident only security and
+// on-call may hear of (SecurityOnly): the configured security contacts,
+// with reason as the reason each is told. No owner list is read and no
+// override or tag is honoured: a forged event must not reach a person who
+// would act on it.
+func ResolveSecurityOnly(cfg RecipientConfig, reason string) Resolution {
+	var res Resolution
+	seen := map[string]bool{}
+	add := func(rc incident.Recipient) bool {
+		if rc.Address != "" {
+			if seen[strings.ToLower(rc.Address)] {
+				return true
+			}
+			seen[strings.ToLower(rc.Address)] = true
+		}
+		res.Recipients = append(res.Recipients, rc)
+		return true
+	}
+	for _, a := range cfg.Fallback {
+		addAddress(add, a, SourceFallback, reason)
+	}
+	return res
+}
+
 // ownerRecipient turns a directory owner into a recipient, or into an
 // unreachable entry with the reason.
 func ownerRecipient(o Owner, source, of string) incident.Recipient {

@@ -9,24 +9,30 @@ import (
 	"time"
 )
 
-// RedactURL returns a form of a webhook URL that is safe to log or store:
-// scheme and host only. Everything else may be a credential: a Workflows URL
-// signs itself in the query (sig=...), Slack-style webhooks carry the token
-// in the path, and some services accept user:password@host. A URL that does
-// not parse is replaced as a whole.
+// Redacted is what replaces anything secret: a whole URL keeps its scheme
+// and host before it ("https://hooks.example/…redacted"), a fragment is
+// replaced by it alone.
+const Redacted = "…redacted"
+
+// RedactURL returns the one form of a webhook URL that may be logged,
+// returned in an error or stored on the incident: scheme and host, then
+// "/…redacted". Nothing else survives, whatever it looks like: a Workflows
+// URL signs itself in the query (sig=...), other services put their key in
+// the path (in words as well as digits), and some accept
+// user:password@host. A URL that does not parse is replaced as a whole.
 func RedactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return "<redacted url>"
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return Redacted
 	}
-	return u.Scheme + "://" + u.Host + "/<redacted>"
+	return u.Scheme + "://" + u.Host + "/" + Redacted
 }
 
 // Redactor removes configured secrets from error text. It is built once per
-// notifier from its webhook URL(s) and header values.
+// channel from its webhook URL(s) and header values.
 type Redactor struct {
 	// pairs of (secret, replacement), longest secret first so that a URL is
-	// replaced whole before its query values are.
+	// replaced whole (keeping its host) before its parts are.
 	pairs []string
 }
 
@@ -35,9 +41,13 @@ type Redactor struct {
 const minSecretLen = 6
 
 // NewRedactor returns a Redactor for the given webhook URLs and opaque
-// secrets (header values, tokens). For each URL it also redacts the
-// URL-escaped form, every query value and every path segment long enough to
-// be a credential, since HTTP libraries sometimes print parts of a URL.
+// secrets (header values, tokens). A URL is replaced by RedactURL wherever
+// it appears whole (as configured, as net/http prints it, escaped); and
+// since gateways echo the request path and libraries print parts of a URL,
+// every part that could carry a credential is replaced too, whatever it
+// looks like: the path and query, each path segment, each query value, the
+// user and password. For a header value such as "Bearer <token>" the token
+// alone is a secret as well.
 func NewRedactor(urls []string, secrets []string) *Redactor {
 	seen := map[string]string{}
 	add := func(s, repl string) {
@@ -55,32 +65,42 @@ func NewRedactor(urls []string, secrets []string) *Redactor {
 		red := RedactURL(raw)
 		add(raw, red)
 		add(url.QueryEscape(raw), red)
-		if u, err := url.Parse(raw); err == nil {
-			if u.RawQuery != "" {
-				add(u.RawQuery, "<redacted>")
+		add(strings.ReplaceAll(raw, "&", `\u0026`), red) // as encoding/json writes it
+		u, err := url.Parse(strings.TrimSpace(raw))
+		if err != nil {
+			continue
+		}
+		add(u.String(), red)
+		add(u.RequestURI(), "/"+Redacted)
+		add(u.EscapedPath(), "/"+Redacted)
+		add(u.Path, "/"+Redacted)
+		add(u.RawQuery, Redacted)
+		for _, vs := range u.Query() {
+			for _, v := range vs {
+				add(v, Redacted)
+				add(url.QueryEscape(v), Redacted)
 			}
-			for _, vs := range u.Query() {
-				for _, v := range vs {
-					add(v, "<redacted>")
-					add(url.QueryEscape(v), "<redacted>")
-				}
+		}
+		for _, seg := range strings.Split(u.EscapedPath(), "/") {
+			add(seg, Redacted)
+			if plain, err := url.PathUnescape(seg); err == nil {
+				add(plain, Redacted)
 			}
-			// Path segments that look like tokens (long, with digits):
-			// Slack-style webhooks and many pagers put the key in the path.
-			// Plain words ("workflows", "invoke") are left alone so that
-			// error text stays readable.
-			for _, seg := range strings.Split(u.EscapedPath(), "/") {
-				if len(seg) >= 12 && strings.ContainsAny(seg, "0123456789") {
-					add(seg, "<redacted>")
-				}
-			}
-			if u.User != nil {
-				add(u.User.String(), "<redacted>")
+		}
+		if u.User != nil {
+			add(u.User.Username(), Redacted)
+			if p, ok := u.User.Password(); ok {
+				add(p, Redacted)
 			}
 		}
 	}
 	for _, s := range secrets {
-		add(s, "<redacted>")
+		add(s, Redacted)
+		// "Bearer <token>", "Basic <credentials>", "GenieKey <key>": the
+		// far end may echo the credential without its scheme.
+		if _, cred, ok := strings.Cut(strings.TrimSpace(s), " "); ok {
+			add(strings.TrimSpace(cred), Redacted)
+		}
 	}
 	keys := make([]string, 0, len(seen))
 	for k := range seen {
@@ -117,8 +137,15 @@ func (r *Redactor) Error(err error) error {
 		return nil
 	}
 	msg := err.Error()
+	// net/http quotes the request URL in a *url.Error, not always as it
+	// was configured (a password becomes "***"): whatever it printed goes
+	// by the one rule first.
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.URL != "" {
+		msg = strings.ReplaceAll(msg, ue.URL, RedactURL(ue.URL))
+	}
 	red := r.String(msg)
-	if red == msg && !hasURLError(err) {
+	if red == err.Error() && ue == nil {
 		return err
 	}
 	out := &redactedError{msg: red, permanent: IsPermanent(err)}
@@ -130,11 +157,6 @@ func (r *Redactor) Error(err error) error {
 		out.cause = context.Canceled
 	}
 	return out
-}
-
-func hasURLError(err error) bool {
-	var ue *url.Error
-	return errors.As(err, &ue)
 }
 
 // redactedError carries the redacted text and the classification of the

@@ -82,6 +82,7 @@ func TestRenderGolden(t *testing.T) {
 	}{
 		{"example", notifytest.ExampleIncident},
 		{"withheld", withheldIncident},
+		{"unverified", unverifiedIncident},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -130,6 +131,17 @@ func withheldIncident() *incident.Incident {
 	}
 	in.Orphaned = true
 	in.History = in.History[:2]
+	return in
+}
+
+// unverifiedIncident is a forged event (see forged) in a tenant without the
+// licence, as the security contact receives it.
+func unverifiedIncident() *incident.Incident {
+	in := forged()
+	in.Verification.Unlicensed = true
+	in.Recipients = []incident.Recipient{
+		{Address: "secops@contoso.com", Source: notify.SourceFallback, Reason: "security team: Graph did not verify this signal, so only security and on-call are told"},
+	}
 	return in
 }
 

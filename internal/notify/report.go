@@ -25,12 +25,22 @@ type Report struct {
 	Subject  string
 	Title    string
 	Subtitle string
-	Lead     string
+	// Notice, when set, is the first thing a reader must see, above the
+	// story: an unverified signal, a detection already closed.
+	Notice string
+	Lead   string
+	// Verified is false when Graph did not confirm the signal (or closed
+	// it): the message is then for security and on-call only.
+	Verified bool
+	// Mode is the incident's named mode (ModeOf), ModeLabel its words.
+	Mode      string
+	ModeLabel string
 
 	// What happened.
 	Detection []Fact
-	// Which credential.
-	Credentials List[CredentialView]
+	// Which credential, under CredentialsHeading.
+	CredentialsHeading string
+	Credentials        List[CredentialView]
 	// Where it was used from: sign-ins carried by the incident's signals,
 	// newest first.
 	SignIns List[string]
@@ -39,8 +49,9 @@ type Report struct {
 	NotDone List[string]
 	// Conditional Access.
 	Verdict VerdictView
-	// What the owner should do now, in order.
-	NextSteps []string
+	// What the reader should do now, in order, under NextStepsHeading.
+	NextStepsHeading string
+	NextSteps        []string
 	// Who was told, and owners who could not be told.
 	Told     List[string]
 	NotTold  List[string]
@@ -173,17 +184,43 @@ func buildReport(in *incident.Incident, tmax int) Report {
 	noun := credentialNoun(in, sig)
 	o := assess(in)
 
-	r := Report{IncidentID: in.ID}
+	mode := ModeOf(in)
+	closed := in.Verification.Closed != ""
+	unverified := !closed && !in.Verification.Verified
+	r := Report{
+		IncidentID: in.ID, Verified: !closed && !unverified, Mode: mode, ModeLabel: incident.ModeLabel(mode),
+		CredentialsHeading: "Which credential", NextStepsHeading: "What you need to do now",
+	}
+	kind := c(cmp.Or(sig.RiskEventType, string(sig.Kind)))
 
 	switch {
+	case closed:
+		// The playbook does not notify a closed detection; if anything
+		// renders one anyway, it must ask nobody to act.
+		st := c(in.Verification.Closed)
+		r.Tone, r.Status = ToneGood, "Already closed in Graph as "+st+": no action needed"
+		r.Notice = r.Status + "."
+		r.Title = fmt.Sprintf("Detection already closed: %s", app)
+		r.Subject = fmt.Sprintf("[spresponder] Already closed in Graph as %s: %s (%s), no action needed", st, app, kind)
+		r.CredentialsHeading = "Which credential the detection named"
+		r.NextStepsHeading = "What to do now"
+	case unverified:
+		// A forged or stale event must not make a person do what the
+		// responder refused to do: no "action needed", no key to delete.
+		r.Tone, r.Status = ToneWarning, "UNVERIFIED: for the security team and on-call only"
+		r.Notice = "UNVERIFIED: " + UnverifiedNotice + "."
+		r.Title = fmt.Sprintf("Unverified signal for %s: nothing was changed", app)
+		r.Subject = fmt.Sprintf("[spresponder] UNVERIFIED signal for %s (%s): nothing was changed", app, kind)
+		r.CredentialsHeading = "Which credential the event names (not confirmed by Graph)"
+		r.NextStepsHeading = "What the security team should do"
 	case o.removed > 0 && o.open == 0:
 		r.Tone, r.Status = ToneWarning, "Action taken: your app needs a new credential"
 		r.Title = fmt.Sprintf("%s removed from %s", capitalize(noun), app)
-		r.Subject = fmt.Sprintf("[spresponder] Action taken: %s removed from %s (%s)", noun, app, c(cmp.Or(sig.RiskEventType, string(sig.Kind))))
+		r.Subject = fmt.Sprintf("[spresponder] Action taken: %s removed from %s (%s)", noun, app, kind)
 	case o.credentials == 0:
 		r.Tone, r.Status = ToneWarning, "For your attention"
 		r.Title = fmt.Sprintf("%s: %s", capitalize(riskHeadline(sig)), app)
-		r.Subject = fmt.Sprintf("[spresponder] %s: %s (%s)", capitalize(riskHeadline(sig)), app, c(cmp.Or(sig.RiskEventType, string(sig.Kind))))
+		r.Subject = fmt.Sprintf("[spresponder] %s: %s (%s)", capitalize(riskHeadline(sig)), app, kind)
 	case o.unknown > 0:
 		r.Tone, r.Status = ToneAttention, "Action needed: removal not confirmed"
 		r.Title = fmt.Sprintf("%s of %s at risk: removal not confirmed", capitalize(noun), app)
@@ -204,23 +241,40 @@ func buildReport(in *incident.Incident, tmax int) Report {
 		c(cmp.Or(sig.RiskEventType, string(sig.Kind), "signal")), c(cmp.Or(sig.RiskLevel, "unknown")), fmtTime(detected), in.ID)
 
 	// Lead: what happened, what it means, what was done, in three sentences.
-	lead := detectionSentence(sig, app, noun) + " Detected " + fmtTime(detected) + "."
-	if o.credentials > 0 {
-		lead += fmt.Sprintf(" Anyone who holds the %s can sign in as the app and use its permissions.", noun)
-	}
+	var lead string
 	switch {
-	case o.removed > 0 && o.open == 0:
-		lead += fmt.Sprintf(" The responder removed the %s at %s, so nobody can use it any more: anything of yours still configured with it will fail to sign in until you give it a new credential.", noun, fmtTime(o.lastRemoval.Finished))
-	case o.credentials == 0:
-		lead += " No credential was named, so the responder did not remove anything."
-	case in.NotifyOnly != "":
-		lead += fmt.Sprintf(" The responder did not remove it: %s. Until it is removed, it still works.", withheldPhrase(in.NotifyOnly))
-	case o.unknown > 0:
-		lead += " The responder sent the removal but could not confirm it; on-call has been paged to check. Treat the credential as still working."
-	case o.failed > 0:
-		lead += " The responder tried to remove it and failed; on-call has been paged. Until it is removed, it still works."
+	case closed:
+		lead = detectionSentence(sig, app, noun) + " Detected " + fmtTime(detected) + "."
+		lead += fmt.Sprintf(" Microsoft Graph shows this detection as already closed (%s), so the responder changed nothing. No action needed.", c(in.Verification.Closed))
+	case unverified:
+		// The event's claim is quoted, not told as fact.
+		lead = "An event that reached the responder says: “" + detectionSentence(sig, app, noun) + "” Microsoft Graph did not confirm it"
+		if d := c(in.Verification.Detail); d != "" {
+			lead += " (" + d + ")"
+		}
+		lead += ". The responder changed nothing in the tenant and did not tell the app's owners: a forged or stale event must not make anyone change credentials."
 	default:
-		lead += " It has not been removed yet. Until it is removed, it still works."
+		lead = detectionSentence(sig, app, noun) + " Detected " + fmtTime(detected) + "."
+		if o.credentials > 0 {
+			lead += fmt.Sprintf(" Anyone who holds the %s can sign in as the app and use its permissions.", noun)
+		}
+		switch {
+		case o.removed > 0 && o.open == 0:
+			lead += fmt.Sprintf(" The responder removed the %s at %s, so nobody can use it any more: anything of yours still configured with it will fail to sign in until you give it a new credential.", noun, fmtTime(o.lastRemoval.Finished))
+		case o.credentials == 0:
+			lead += " No credential was named, so the responder did not remove anything."
+		case in.NotifyOnly != "" || isWithheld(mode):
+			lead += fmt.Sprintf(" The responder did not remove it: %s. Until it is removed, it still works.", withheldPhrase(mode, in.NotifyOnly))
+		case o.unknown > 0:
+			lead += " The responder sent the removal but could not confirm it; on-call has been paged to check. Treat the credential as still working."
+		case o.failed > 0:
+			lead += " The responder tried to remove it and failed; on-call has been paged. Until it is removed, it still works."
+		default:
+			lead += " It has not been removed yet. Until it is removed, it still works."
+		}
+	}
+	if in.Verification.Unlicensed {
+		lead += " " + unlicensedSentence
 	}
 	r.Lead = lead
 
@@ -233,11 +287,10 @@ func buildReport(in *incident.Incident, tmax int) Report {
 	r.Told, r.NotTold = recipientsTold(in, c)
 	r.Orphaned = in.Orphaned
 
-	mode := cmp.Or(in.Mode, "not decided yet")
 	r.OnCall = []Fact{
 		{"Incident", in.ID},
 		{"State", c(string(in.State))},
-		{"Mode", c(mode)},
+		{"Mode", c(r.ModeLabel)},
 		{"Opened", fmtTime(in.Created)},
 		{"Tenant", c(in.Key.TenantID)},
 	}
@@ -347,7 +400,7 @@ func assess(in *incident.Incident) outcome {
 			o.removed = len(in.Credentials)
 		}
 	}
-	if in.NotifyOnly != "" && o.removed == 0 && o.credentials > 0 {
+	if (in.NotifyOnly != "" || isWithheld(ModeOf(in))) && o.removed == 0 && o.credentials > 0 {
 		o.open = max(o.open, 1)
 	}
 	return o
@@ -450,19 +503,75 @@ func riskHeadline(sig detect.Signal) string {
 	return "risk detected"
 }
 
-func withheldPhrase(notifyOnly string) string {
+// UnverifiedNotice is what every card, mail and page of an incident that
+// Graph did not confirm says, word for word.
+const UnverifiedNotice = "Graph did not confirm this signal; nothing was changed; do not rotate or delete credentials on the strength of this message"
+
+// unlicensedSentence explains a tenant that cannot verify risk.
+const unlicensedSentence = "This tenant cannot verify risk: it has no Microsoft Entra Workload Identities Premium licence, so nothing was removed automatically."
+
+// SecurityOnly reports whether only the security contacts and on-call may
+// hear of the incident: Graph did not verify the signal, or already closed
+// the detection. The app's owners (application and service-principal
+// owners, per-app overrides and tags, the owners' Teams channel) act on
+// what they are told, so they hear only of verified, open incidents.
+func SecurityOnly(in *incident.Incident) bool {
+	return !in.Verification.Verified || in.Verification.Closed != ""
+}
+
+// ModeOf is the incident's mode by name (incident.Mode*). Records written
+// before modes were named carry "dry-run" (or even "enforce") for every
+// withheld write, with the reason in NotifyOnly; reading that reason here
+// keeps a protected app in an enforce run from being shown as a dry run.
+func ModeOf(in *incident.Incident) string {
+	switch in.Mode {
+	case incident.ModeProtected, incident.ModeHeld, incident.ModeKillSwitch, incident.ModeUnverified:
+		return in.Mode
+	}
+	switch v := strings.ToLower(strings.TrimSpace(in.NotifyOnly)); {
+	case strings.HasPrefix(v, "protected"):
+		return incident.ModeProtected
+	case strings.HasPrefix(v, "breaker"):
+		return incident.ModeHeld
+	case strings.HasPrefix(v, "kill"):
+		return incident.ModeKillSwitch
+	case strings.HasPrefix(v, "dry"):
+		return incident.ModeDryRun
+	}
+	if in.State == incident.StateHeld {
+		return incident.ModeHeld
+	}
+	return in.Mode
+}
+
+// isWithheld reports whether the mode means no write was made.
+func isWithheld(mode string) bool {
+	switch mode {
+	case incident.ModeDryRun, incident.ModeProtected, incident.ModeHeld, incident.ModeKillSwitch, incident.ModeUnverified:
+		return true
+	}
+	return false
+}
+
+// withheldPhrase says why containment was withheld, from the mode first and
+// from the free-text reason for anything the mode does not explain.
+func withheldPhrase(mode, notifyOnly string) string {
+	switch mode {
+	case incident.ModeProtected:
+		return "the app is on the protected list, so the responder only tells you and changes nothing"
+	case incident.ModeHeld:
+		return "the safety breaker tripped (too many removals in a short time), so the responder stopped changing anything and paged on-call"
+	case incident.ModeKillSwitch:
+		return "the responder's kill switch is on, so it changes nothing"
+	case incident.ModeUnverified:
+		return "Graph did not confirm the signal, so the responder changes nothing"
+	}
 	v := strings.ToLower(strings.TrimSpace(notifyOnly))
 	switch {
-	case strings.HasPrefix(v, "protected"):
-		return "the app is on the protected list, so the responder only tells you and changes nothing"
-	case strings.HasPrefix(v, "breaker"):
-		return "the safety breaker tripped (too many removals in a short time), so the responder stopped changing anything and paged on-call"
-	case strings.HasPrefix(v, "kill"):
-		return "the responder's kill switch is on, so it changes nothing"
-	case strings.HasPrefix(v, "dry"):
-		return "the responder runs in dry-run mode: it reports what it would do and changes nothing"
 	case strings.HasPrefix(v, "rule"):
 		return "the response rule for this kind of detection only notifies"
+	case mode == incident.ModeDryRun, strings.HasPrefix(v, "dry"):
+		return "the responder runs in dry-run mode: it reports what it would do and changes nothing"
 	}
 	return "containment was withheld (" + clean(notifyOnly, 120) + ")"
 }
@@ -487,12 +596,17 @@ func detectionFacts(in *incident.Incident, sig detect.Signal, app string, c func
 	}
 	v := in.Verification
 	switch {
+	case v.Closed != "":
+		facts = append(facts, Fact{"Verified", "already closed in Graph as " + c(v.Closed)})
 	case v.Verified:
 		facts = append(facts, Fact{"Verified", "yes, re-read from Microsoft Graph (" + c(cmp.Or(v.Method, "detection")) + ")"})
-	case v.Method != "" || v.Detail != "":
-		facts = append(facts, Fact{"Verified", "no: " + c(cmp.Or(v.Detail, v.Method))})
+	case v.Detail != "":
+		facts = append(facts, Fact{"Verified", "NO (UNVERIFIED): " + c(v.Detail)})
 	default:
-		facts = append(facts, Fact{"Verified", "not yet"})
+		facts = append(facts, Fact{"Verified", "NO (UNVERIFIED): Graph did not confirm the signal"})
+	}
+	if v.Unlicensed {
+		facts = append(facts, Fact{"Licence", "no Workload Identities Premium licence: Graph cannot verify risk in this tenant"})
 	}
 	if n := len(in.Signals); n > 1 {
 		kinds := map[detect.Kind]int{}
@@ -570,13 +684,16 @@ func credentialViews(in *incident.Incident, c func(string) string) List[Credenti
 }
 
 func credentialState(in *incident.Incident, cr incident.Credential) string {
+	mode := ModeOf(in)
 	for _, a := range in.Actions {
 		if !isRemoval(a.Kind) || !strings.EqualFold(a.KeyID, cr.KeyID) {
 			continue
 		}
 		switch {
-		case a.DryRun:
+		case a.DryRun && (mode == incident.ModeDryRun || !isWithheld(mode)):
 			return "still valid (dry run: not removed)"
+		case a.DryRun:
+			return "still valid (not removed: " + incident.ModeLabel(mode) + ")"
 		case a.State == incident.Done:
 			return "removed " + fmtTime(a.Finished)
 		case a.State == incident.Started:
@@ -589,6 +706,9 @@ func credentialState(in *incident.Incident, cr incident.Credential) string {
 	}
 	if !cr.Found {
 		return "not in the directory (already removed or expired)"
+	}
+	if SecurityOnly(in) {
+		return "unchanged: the responder does not act on a signal Graph did not confirm"
 	}
 	return "still valid"
 }
@@ -670,15 +790,24 @@ func actionPhrase(a incident.Action, c func(string) string) string {
 
 func actionsDone(in *incident.Incident, o outcome, c func(string) string) (done, notDone List[string]) {
 	done.Noun, notDone.Noun = "actions", "items"
-	if in.Verification.Verified {
+	mode := ModeOf(in)
+	closed := in.Verification.Closed != ""
+	switch {
+	case closed:
+		done.Items = append(done.Items, "Checked the detection in Microsoft Graph: it is already closed ("+c(in.Verification.Closed)+").")
+	case in.Verification.Verified:
 		done.Items = append(done.Items, "Checked the detection against Microsoft Graph before changing anything.")
+	default:
+		done.Items = append(done.Items, "Checked the signal against Microsoft Graph: Graph did not confirm it.")
 	}
 	for _, a := range in.Actions {
 		p := actionPhrase(a, c)
 		why := c(a.Reason)
 		switch {
-		case a.DryRun:
+		case a.DryRun && (mode == incident.ModeDryRun || !isWithheld(mode)):
 			notDone.Items = append(notDone.Items, fmt.Sprintf("Did not %s. Why: dry run, the responder only reports what it would do%s.", p, prefixed("; ", why)))
+		case a.DryRun:
+			notDone.Items = append(notDone.Items, fmt.Sprintf("Did not %s. Why: %s%s.", p, incident.ModeLabel(mode), prefixed("; ", why)))
 		case a.State == incident.Done:
 			done.Items = append(done.Items, fmt.Sprintf("%s at %s.", capitalize(pastTense(p)), fmtTime(a.Finished)))
 		case a.State == incident.Skipped:
@@ -695,8 +824,18 @@ func actionsDone(in *incident.Incident, o outcome, c func(string) string) (done,
 	if in.Verdict != nil {
 		done.Items = append(done.Items, "Checked which Conditional Access policies cover this service principal (see below).")
 	}
-	if in.NotifyOnly != "" && o.removed == 0 {
-		notDone.Items = append(notDone.Items, "Containment was withheld: "+withheldPhrase(in.NotifyOnly)+".")
+	switch {
+	case closed:
+		notDone.Items = append(notDone.Items, "Changed nothing in the tenant: the detection is already closed.")
+	case !in.Verification.Verified:
+		notDone.Items = append(notDone.Items,
+			"Changed nothing in the tenant: the responder writes only when Graph confirms the signal.",
+			"Did not tell the app's owners: a signal Graph did not confirm goes to the security team and on-call only.")
+	case (in.NotifyOnly != "" || isWithheld(mode)) && o.removed == 0:
+		notDone.Items = append(notDone.Items, "Containment was withheld: "+withheldPhrase(mode, in.NotifyOnly)+".")
+	}
+	if in.Verification.Unlicensed {
+		notDone.Items = append(notDone.Items, unlicensedSentence)
 	}
 	if in.Verification.Limited != "" {
 		notDone.Items = append(notDone.Items, "Some details could not be checked: "+c(in.Verification.Limited)+".")
@@ -816,6 +955,12 @@ func policyState(s string) string {
 }
 
 func nextSteps(in *incident.Incident, sig detect.Signal, o outcome, app, noun string, c func(string) string) []string {
+	switch {
+	case in.Verification.Closed != "":
+		return []string{fmt.Sprintf("No action needed. If you think the detection was closed by mistake, tell the security team and quote incident %s.", in.ID)}
+	case !in.Verification.Verified:
+		return unverifiedSteps(in)
+	}
 	var steps []string
 	hint := ""
 	for _, cr := range in.Credentials {
@@ -847,6 +992,21 @@ func nextSteps(in *incident.Incident, sig detect.Signal, o outcome, app, noun st
 	if in.Orphaned {
 		steps = append(steps, fmt.Sprintf("Add at least one owner with a mailbox to %s, so that the next alert reaches the people who run it.", app))
 	}
+	return steps
+}
+
+// unverifiedSteps are for the security team and on-call: how to check the
+// signal themselves. They never ask anyone to rotate or delete a key.
+func unverifiedSteps(in *incident.Incident) []string {
+	steps := []string{
+		"Check the signal yourself before anyone touches a credential: look for this detection and this app in the Entra admin center (ID Protection > Risky workload identities). Do not rotate or delete credentials on the strength of this message.",
+	}
+	if in.Verification.Unlicensed {
+		steps = append(steps, "This tenant has no Workload Identities Premium licence, so Graph cannot confirm risk for workload identities and the responder will not act on its own. If other evidence shows the app is compromised, decide with its owners what to do.")
+	} else {
+		steps = append(steps, fmt.Sprintf("If Graph does show the detection as genuine, re-drive the incident with %s (it shows the plan before it changes anything).", ReplayCommand(in.ID)))
+	}
+	steps = append(steps, fmt.Sprintf("If Graph does not know the detection, the event may be forged: check who can send to the Event Hub (connection strings, SAS policies, producers), quoting incident %s.", in.ID))
 	return steps
 }
 

@@ -50,15 +50,22 @@ func New(cfg Config, mailer notify.Mailer, logger *zap.Logger) (*Notifier, error
 func (n *Notifier) Name() string { return notify.ChannelEmail }
 
 // Targets implements notify.Channel: every recipient with an address, by
-// lower-case address (the dedup key).
+// lower-case address (the dedup key). Of an incident only security may
+// hear of (notify.SecurityOnly), only the security contacts: the channel
+// holds that rule itself, so stale recipients on the incident cannot reach
+// an owner.
 func (n *Notifier) Targets(d *notify.Delivery) []notify.Target {
 	var ts []notify.Target
 	for _, rc := range d.Incident.Recipients {
-		if rc.Address != "" {
+		if allowed(d.Incident, rc) {
 			ts = append(ts, notify.Target{ID: strings.ToLower(rc.Address)})
 		}
 	}
 	return ts
+}
+
+func allowed(in *incident.Incident, rc incident.Recipient) bool {
+	return rc.Address != "" && (rc.Source == notify.SourceFallback || !notify.SecurityOnly(in))
 }
 
 // Send implements notify.Channel: one sendMail to one recipient.
@@ -87,7 +94,7 @@ func (n *Notifier) Send(ctx context.Context, d *notify.Delivery, t notify.Target
 
 func recipient(in *incident.Incident, id string) (incident.Recipient, bool) {
 	for _, rc := range in.Recipients {
-		if rc.Address != "" && strings.EqualFold(rc.Address, id) {
+		if allowed(in, rc) && strings.EqualFold(rc.Address, id) {
 			return rc, true
 		}
 	}

@@ -31,10 +31,51 @@ func NewObservedLogger() (*zap.Logger, *observer.ObservedLogs) {
 	return zap.New(core), logs
 }
 
+// WebhookSecrets lists what must never leave the process for a configured
+// webhook URL and its header values: the URL itself, its path and query
+// (whole and as request URI), every query value and every path segment of
+// at least 8 characters, the user and password, every header value and the
+// credential of an "<scheme> <credential>" value such as a bearer token.
+// Pass the result to AssertNoSecrets. Choose test URLs whose path segments
+// are not words that messages use ("services"), or they will be reported.
+func WebhookSecrets(rawURL string, headerValues ...string) []string {
+	out := []string{rawURL}
+	if u, err := url.Parse(rawURL); err == nil {
+		out = append(out, u.RequestURI(), u.EscapedPath(), u.RawQuery)
+		for _, vs := range u.Query() {
+			for _, v := range vs {
+				if len(v) >= 8 {
+					out = append(out, v)
+				}
+			}
+		}
+		for _, seg := range strings.Split(u.EscapedPath(), "/") {
+			if len(seg) >= 8 {
+				out = append(out, seg)
+			}
+		}
+		if u.User != nil {
+			out = append(out, u.User.Username())
+			if p, ok := u.User.Password(); ok {
+				out = append(out, p)
+			}
+		}
+	}
+	for _, h := range headerValues {
+		out = append(out, h)
+		if _, cred, ok := strings.Cut(strings.TrimSpace(h), " "); ok {
+			out = append(out, strings.TrimSpace(cred))
+		}
+	}
+	return out
+}
+
 // AssertNoSecrets fails the test if any secret appears in any of the
 // things: *observer.ObservedLogs (message, logger name and every field of
-// every entry), errors (Error() and %+v), strings, byte slices, and any
-// other value (as %+v and as JSON, which covers incident records). Each
+// every entry), errors (Error() and %+v), strings, byte slices, lists of
+// them (the bodies a test webhook received), *Mailer (every message sent:
+// recipients, subject, both bodies, headers), and any other value (as %+v
+// and as JSON, which covers incident records and pager payloads). Each
 // secret is also looked for URL-escaped and JSON-escaped, the forms in which
 // HTTP and logging libraries tend to repeat it. Secrets shorter than 4
 // characters are ignored: they would match by chance.
@@ -93,6 +134,29 @@ func AssertNoSecrets(t testing.TB, secrets []string, things ...any) {
 			check(where, v)
 		case []byte:
 			check(where, string(v))
+		case [][]byte:
+			for k, b := range v {
+				check(fmt.Sprintf("%s[%d]", where, k), string(b))
+			}
+		case []string:
+			for k, x := range v {
+				check(fmt.Sprintf("%s[%d]", where, k), x)
+			}
+		case []error:
+			for k, e := range v {
+				if e != nil {
+					check(fmt.Sprintf("%s[%d] (error)", where, k), e.Error())
+				}
+			}
+		case *Mailer:
+			v.mu.Lock()
+			sent := append([]Sent(nil), v.Sent...)
+			v.mu.Unlock()
+			for k, m := range sent {
+				b, _ := json.Marshal(m)
+				check(fmt.Sprintf("%s mail %d", where, k), m.Msg.Subject+"\n"+m.Msg.Text+"\n"+m.Msg.HTML)
+				check(fmt.Sprintf("%s mail %d (JSON)", where, k), string(b))
+			}
 		default:
 			check(where, fmt.Sprintf("%+v", v))
 			if b, err := json.Marshal(v); err == nil {

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/spresponder/spresponder/internal/notify"
 	"github.com/spresponder/spresponder/internal/notify/notifytest"
 )
 
@@ -61,5 +62,25 @@ func TestAssertNoSecretsCatchesLeaks(t *testing.T) {
 	notifytest.AssertNoSecrets(r, []string{secret, "", "ab"}, "clean text", errors.New("clean"), nil)
 	if len(r.errs) != 0 {
 		t.Errorf("false positives: %v", r.errs)
+	}
+}
+
+func TestWebhookSecrets(t *testing.T) {
+	got := notifytest.WebhookSecrets("https://u:pw-secret@hooks.example/services/teamsecretword/x?sig=querysecret&v=1", "Bearer tok-abcdef")
+	for _, want := range []string{"/services/teamsecretword/x?sig=querysecret&v=1", "/services/teamsecretword/x", "sig=querysecret&v=1", "querysecret", "teamsecretword", "services", "u", "pw-secret", "Bearer tok-abcdef", "tok-abcdef"} {
+		found := false
+		for _, g := range got {
+			found = found || g == want
+		}
+		if !found {
+			t.Errorf("WebhookSecrets lacks %q: %q", want, got)
+		}
+	}
+	r := &recorder{TB: t}
+	m := &notifytest.Mailer{}
+	_ = m.SendMail(t.Context(), "a@contoso.com", notify.Message{Subject: "hi", HTML: "<p>querysecret</p>"})
+	notifytest.AssertNoSecrets(r, []string{"querysecret"}, m, [][]byte{[]byte("x"), []byte("teamsecretword")})
+	if len(r.errs) < 2 {
+		t.Errorf("leaks in a mail and a webhook body not reported: %v", r.errs)
 	}
 }

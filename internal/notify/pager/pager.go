@@ -18,7 +18,10 @@
 //	  "reason": "blast-radius breaker tripped, containment withheld: breaker: 10 removals in 5m",
 //	  "summary": "Client secret of Terraform-Datadog-CLI at risk: not removed",
 //	  "state": "needsHuman",                     // incident state
-//	  "mode": "enforce",                         // enforce | dry-run
+//	  "mode": "enforce",                         // raw: enforce | dry-run | protected | held | killSwitch | unverified
+//	  "modeLabel": "enforce",                    // the words a person reads: "protected (notify only)", ...
+//	  "verified": true,                          // false: Graph did not confirm the signal; nothing was changed
+//	  "notice": "UNVERIFIED: Graph did not …",   // only when set: show it before anything else
 //	  "detection": {"type": "leakedCredentials", "riskLevel": "high", "detectionId": "2856…"},
 //	  "app": {
 //	    "displayName": "Terraform-Datadog-CLI",
@@ -74,6 +77,9 @@ type Payload struct {
 	Summary    string    `json:"summary"`
 	State      string    `json:"state"`
 	Mode       string    `json:"mode,omitempty"`
+	ModeLabel  string    `json:"modeLabel,omitempty"`
+	Verified   bool      `json:"verified"`
+	Notice     string    `json:"notice,omitempty"`
 	Detection  Detection `json:"detection"`
 	App        App       `json:"app"`
 	KeyIDs     []string  `json:"keyIds"`
@@ -197,6 +203,9 @@ func BuildPayload(in *incident.Incident, p notify.Page, now time.Time) Payload {
 		Summary:    r.Title,
 		State:      string(in.State),
 		Mode:       in.Mode,
+		ModeLabel:  r.ModeLabel,
+		Verified:   r.Verified,
+		Notice:     r.Notice,
 		Detection:  Detection{Type: sig.typ, RiskLevel: sig.level, DetectionID: sig.id},
 		App: App{
 			DisplayName:        in.App.DisplayName,

@@ -107,16 +107,27 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Notifier, error) {
 func (n *Notifier) Name() string { return notify.ChannelTeams }
 
 // Targets implements notify.Channel: the default channel, and the app's own
-// channel when one is configured (and is not the same webhook).
+// channel when one is configured (and is not the same webhook). The app's
+// channel is its owners': an incident only security may hear of
+// (notify.SecurityOnly) never goes there.
 func (n *Notifier) Targets(d *notify.Delivery) []notify.Target {
 	var ts []notify.Target
 	if n.cfg.WebhookURL != "" {
 		ts = append(ts, notify.Target{ID: TargetDefault})
 	}
-	if u, ok := n.apps[strings.ToLower(d.Incident.App.AppID)]; ok && u != n.cfg.WebhookURL {
+	if _, ok := n.appURL(d); ok {
 		ts = append(ts, notify.Target{ID: TargetApp})
 	}
 	return ts
+}
+
+// appURL is the owners' channel for the incident's app, if it may be told.
+func (n *Notifier) appURL(d *notify.Delivery) (string, bool) {
+	u, ok := n.apps[strings.ToLower(d.Incident.App.AppID)]
+	if !ok || u == n.cfg.WebhookURL || notify.SecurityOnly(d.Incident) {
+		return "", false
+	}
+	return u, true
 }
 
 // Send implements notify.Channel: one POST of the card.
@@ -126,7 +137,7 @@ func (n *Notifier) Send(ctx context.Context, d *notify.Delivery, t notify.Target
 	case TargetDefault:
 		wh.URL = n.cfg.WebhookURL
 	case TargetApp:
-		wh.URL = n.apps[strings.ToLower(d.Incident.App.AppID)]
+		wh.URL, _ = n.appURL(d)
 	}
 	if wh.URL == "" {
 		return notify.ErrNoTarget(t.ID)
