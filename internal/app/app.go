@@ -53,6 +53,7 @@ Usage:
   spresponder replay --hub --from T [--to T]   run a time range of the Event Hub through the responder (a plan, by default)
   spresponder replay --incident ID [flags]     run a stored incident's signals again (a plan, by default)
   spresponder incidents list|show|redrive|resolve   inspect and act on the incident ledger
+  spresponder killswitch on|off|status [--reason R]  the kill switch every instance, replay and redrive obeys
   spresponder rules                            print the built-in rules file
   spresponder version                          print the version
 
@@ -76,6 +77,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 		err = runReplay(ctx, args[1:], env)
 	case "incidents":
 		err = runIncidents(ctx, args[1:], env)
+	case "killswitch":
+		err = runKillSwitch(ctx, args[1:], env)
 	case "rules":
 		_, err = env.Stdout.Write(rules.DefaultYAML())
 	case "version":
@@ -374,6 +377,22 @@ func readHub(ctx context.Context, env Env, a hubArgs) ([]invocation.Event, error
 // respondTo runs signals through the playbook for a person: as a plan
 // (execute false: against a scratch ledger, without notifications, so
 // nothing changes anywhere) or for real, recorded with the operator.
+// configuredChannels names the notification channels in the config, for a
+// plan to say what it would send.
+func configuredChannels(cfg config.Config) string {
+	var ch []string
+	if cfg.TeamsWebhook != "" || len(cfg.TeamsAppWebhooks) > 0 {
+		ch = append(ch, "Teams")
+	}
+	if cfg.MailFrom != "" {
+		ch = append(ch, "email from "+cfg.MailFrom)
+	}
+	if cfg.PagerWebhook != "" {
+		ch = append(ch, "the on-call pager")
+	}
+	return strings.Join(ch, ", ")
+}
+
 func respondTo(ctx context.Context, cfg config.Config, log *zap.Logger, now func() time.Time, sigs []detect.Signal, execute bool, operator string) (playbook.Outcome, error) {
 	if execute && len(cfg.Tenants) == 0 {
 		return playbook.Outcome{}, errors.New("executing a replay needs SPRESPONDER_TENANTS: the responder must know whose credentials it may remove")
@@ -386,6 +405,7 @@ func respondTo(ctx context.Context, cfg config.Config, log *zap.Logger, now func
 		}
 		defer os.RemoveAll(scratch)
 		o.ledgerDir = scratch
+		o.plannedChannels = configuredChannels(cfg)
 		cfg.TeamsWebhook, cfg.TeamsAppWebhooks, cfg.MailFrom, cfg.PagerWebhook = "", nil, "", ""
 	}
 	sys, err := build(ctx, cfg, log, now, o)

@@ -1,11 +1,14 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -46,15 +49,25 @@ type replayAnswer struct {
 	Error     string               `json:"error,omitempty"`
 }
 
-func (h httpReplayer) Replay(ctx context.Context, body []byte, query map[string]string) (int, []byte) {
+func (h httpReplayer) Replay(ctx context.Context, req server.ReplayRequest) (int, []byte) {
 	fail := func(status int, err error) (int, []byte) {
 		b, _ := json.Marshal(replayAnswer{Error: err.Error()})
 		return status, b
 	}
+	body, query := req.Body, req.Query
 	execute := query["execute"] == "true"
-	operator := query["operator"]
-	if execute && operator == "" {
-		return fail(http.StatusBadRequest, errors.New("execute=true needs operator=<your name>: it goes into the audit trail"))
+	caller := replayCaller(req.Headers, h.cfg.EasyAuth)
+	// The operator text is a label a caller types; who called is what the
+	// platform says.
+	label := strings.TrimSpace(query["operator"])
+	operator := caller
+	if label != "" {
+		operator = caller + " (label: " + clipLabel(label) + ")"
+	}
+	if execute && !h.cfg.Enforce && !h.cfg.ReplayExecute {
+		// The mode is the service's: nothing a caller sends turns dry-run
+		// into enforce.
+		return fail(http.StatusForbidden, errors.New("execute=true refused: the service runs in dry-run (SPRESPONDER_MODE), and SPRESPONDER_REPLAY_EXECUTE does not allow replays to execute; ask for the plan, or run spresponder replay --execute with the ledger's and Graph's credentials"))
 	}
 	events, err := replay.Events(body, server.EventsBinding)
 	if err != nil {
@@ -89,4 +102,47 @@ func (h httpReplayer) Replay(ctx context.Context, body []byte, query map[string]
 		return fail(http.StatusInternalServerError, err)
 	}
 	return http.StatusOK, b
+}
+
+// replayCaller names who called the Replay function, from what the
+// platform passes. With App Service Authentication on (WEBSITE_AUTH_ENABLED),
+// the platform sets X-MS-CLIENT-PRINCIPAL-NAME / -ID and strips them from
+// outside requests; with it off, anyone holding the function key can send
+// them, so they are not trusted and the caller is the function key holder
+// at a client address.
+func replayCaller(headers map[string][]string, easyAuth bool) string {
+	get := func(name string) string {
+		for k, v := range headers {
+			if strings.EqualFold(k, name) && len(v) > 0 {
+				return strings.TrimSpace(v[0])
+			}
+		}
+		return ""
+	}
+	addr := get("X-Forwarded-For")
+	if i := strings.IndexByte(addr, ','); i >= 0 {
+		addr = addr[:i]
+	}
+	addr = cmp.Or(strings.TrimSpace(addr), "an unknown address")
+	if easyAuth {
+		name, id := get("X-MS-CLIENT-PRINCIPAL-NAME"), get("X-MS-CLIENT-PRINCIPAL-ID")
+		if name != "" || id != "" {
+			return fmt.Sprintf("%s (principal %s, signed in) from %s", clipLabel(cmp.Or(name, "?")), clipLabel(cmp.Or(id, "?")), clipLabel(addr))
+		}
+	}
+	return "function key holder from " + clipLabel(addr)
+}
+
+// clipLabel keeps caller-supplied text short and on one line.
+func clipLabel(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > 80 {
+		s = s[:80] + "…"
+	}
+	return s
 }

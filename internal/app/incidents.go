@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spresponder/spresponder/internal/config"
 	"github.com/spresponder/spresponder/internal/incident"
@@ -50,7 +49,7 @@ func runIncidents(ctx context.Context, args []string, env Env) error {
 	fs := flag.NewFlagSet("incidents "+args[0], flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	format := fs.String("format", "table", "table or json")
-	states := fs.String("state", "", "comma-separated states: open, parked, needsHuman, done, resolved")
+	states := fs.String("state", "", "comma-separated states: open, parked, held, needsHuman, done, resolved")
 	app := fs.String("app", "", "appId")
 	since := fs.Duration("since", 0, "only incidents created within this long (e.g. 24h)")
 	note := fs.String("note", "", "the decision, for resolve")
@@ -87,7 +86,11 @@ func runIncidents(ctx context.Context, args []string, env Env) error {
 		if err != nil {
 			return err
 		}
-		ins = slices.DeleteFunc(ins, func(in *incident.Incident) bool { return strings.HasPrefix(in.ID, ledger.BreakerIDPrefix) })
+		ins = slices.DeleteFunc(ins, func(in *incident.Incident) bool { return ledger.IsControl(in.ID) })
+		ks, err := ledger.KillSwitch{L: led}.State(ctx)
+		if err != nil {
+			return err
+		}
 		if *format == "json" {
 			enc := json.NewEncoder(env.Stdout)
 			for _, in := range ins {
@@ -97,6 +100,7 @@ func runIncidents(ctx context.Context, args []string, env Env) error {
 			}
 			return nil
 		}
+		writeKillSwitch(env.Stdout, ks)
 		writeList(env.Stdout, ins)
 		return nil
 	case "show":
@@ -118,19 +122,12 @@ func runIncidents(ctx context.Context, args []string, env Env) error {
 		if id == "" || strings.TrimSpace(*note) == "" {
 			return usageError{errors.New(`resolve needs an incident id and --note "why"`)}
 		}
-		in, err := ledger.Mutate(ctx, led, id, func(cur *incident.Incident) error {
-			now := env.Now()
-			if cur.Owner != "" && now.Before(cur.LeaseUntil) {
-				return fmt.Errorf("incident %s is being worked on right now (lease until %s): try again in a minute", cur.ID, cur.LeaseUntil.Format(time.RFC3339))
-			}
-			cur.State, cur.Updated, cur.NextAttempt = incident.StateResolved, now, time.Time{}
-			cur.History = append(cur.History, incident.Event{At: now, Step: "resolve", What: "resolved", Detail: *note, Actor: *operator})
-			return nil
-		})
-		if err != nil {
+		// The decision holds for the incident's (service principal, key)
+		// pairs too: a variant of the same signal does not reopen it.
+		if err := playbook.Resolve(ctx, ledger.Store{L: led}, id, *operator, *note, env.Now()); err != nil {
 			return err
 		}
-		fmt.Fprintf(env.Stdout, "%s resolved by %s: %s\n", in.ID, *operator, *note)
+		fmt.Fprintf(env.Stdout, "%s resolved by %s: %s\n", id, *operator, *note)
 		return nil
 	case "redrive":
 		if id == "" {
@@ -142,7 +139,7 @@ func runIncidents(ctx context.Context, args []string, env Env) error {
 			return err
 		}
 		_, err = ledger.Mutate(ctx, sys.ledger, id, func(cur *incident.Incident) error {
-			return prepareRedrive(cur, cfg.Enforce, *operator, env.Now())
+			return playbook.PrepareRedrive(cur, cfg.Enforce, *operator, env.Now())
 		})
 		if err != nil {
 			return err
@@ -160,41 +157,6 @@ func runIncidents(ctx context.Context, args []string, env Env) error {
 		fmt.Fprint(env.Stderr, incidentsUsage)
 		return usageError{fmt.Errorf("unknown subcommand %q", args[0])}
 	}
-}
-
-// prepareRedrive makes an incident runnable again. A containment that was
-// only planned because the responder ran in dry-run (or with the kill
-// switch on) is planned afresh when the responder now enforces: that is
-// how a person turns a reviewed plan into action. Protected apps and a
-// tripped breaker are re-evaluated by the run itself.
-func prepareRedrive(cur *incident.Incident, enforce bool, operator string, now time.Time) error {
-	if cur.State == incident.StateResolved {
-		return fmt.Errorf("incident %s is resolved: nothing to re-drive", cur.ID)
-	}
-	if cur.Owner != "" && now.Before(cur.LeaseUntil) {
-		return fmt.Errorf("incident %s is being worked on right now (lease until %s)", cur.ID, cur.LeaseUntil.Format(time.RFC3339))
-	}
-	detail := "re-drive requested"
-	if enforce && cur.Mode == "dry-run" {
-		// The plan is made again from a fresh verification, and the owners
-		// are told again: what they were told described a plan, not an
-		// action. Pages stay sent.
-		cur.Actions = slices.DeleteFunc(cur.Actions, func(a incident.Action) bool { return a.DryRun })
-		cur.Notified = slices.DeleteFunc(cur.Notified, func(n incident.Notification) bool { return n.Channel != "page" })
-		cur.NotifyOnly, cur.Mode = "", ""
-		for i := range cur.Steps {
-			cur.Steps[i].State, cur.Steps[i].Reason = incident.Pending, ""
-		}
-		detail = "re-drive requested: the dry-run plan will be made again and carried out now that the responder enforces"
-	}
-	for i := range cur.Steps {
-		if cur.Steps[i].State == incident.Failed {
-			cur.Steps[i].State = incident.Pending
-		}
-	}
-	cur.State, cur.NextAttempt, cur.Attempts, cur.Updated = incident.StateParked, now, 0, now
-	cur.History = append(cur.History, incident.Event{At: now, Step: "redrive", What: "requested", Detail: detail, Actor: operator})
-	return nil
 }
 
 func writeList(w io.Writer, ins []*incident.Incident) {
@@ -233,7 +195,7 @@ func writeIncident(w io.Writer, in *incident.Incident, plan bool) {
 	if name == "" {
 		name = "(unknown app)"
 	}
-	fmt.Fprintf(w, "incident %s  state %s  mode %s\n", in.ID, in.State, orDash(in.Mode))
+	fmt.Fprintf(w, "incident %s  state %s  mode %s\n", in.ID, in.State, incident.ModeLabel(in.Mode))
 	fmt.Fprintf(w, "  app      %s  appId %s  service principal %s\n", name, orDash(in.App.AppID), orDash(in.App.ServicePrincipalID))
 	for _, s := range in.Signals {
 		fmt.Fprintf(w, "  signal   %s %s %s (detection %s) from %s seq %d event %d record %d\n", s.Kind, s.RiskEventType, s.RiskLevel,
@@ -292,7 +254,10 @@ func writeIncident(w io.Writer, in *incident.Incident, plan bool) {
 	for _, r := range in.Recipients {
 		addr := r.Address
 		if addr == "" {
-			addr = "(cannot be reached)"
+			// An owner with no mailbox: named, so a person can find them.
+			addr = "UNREACHABLE " + orDash(r.Name)
+		} else if r.Name != "" {
+			addr = r.Name + " <" + addr + ">"
 		}
 		fmt.Fprintf(w, "  notify   recipient %s [%s] %s\n", addr, r.Source, r.Reason)
 	}
@@ -307,7 +272,11 @@ func writeIncident(w io.Writer, in *incident.Incident, plan bool) {
 	}
 	fmt.Fprintf(w, "  history\n")
 	for _, e := range in.History {
-		fmt.Fprintf(w, "    %s  %-8s %-22s %s\n", e.At.UTC().Format("15:04:05.000"), e.Step, e.What, e.Detail)
+		actor := ""
+		if e.Actor != "" && e.Actor != "responder" {
+			actor = " (by " + e.Actor + ")"
+		}
+		fmt.Fprintf(w, "    %s  %-8s %-22s %s%s\n", e.At.UTC().Format("2006-01-02 15:04:05.000 MST"), e.Step, e.What, e.Detail, actor)
 	}
 }
 
@@ -337,4 +306,15 @@ func credDetail(c incident.Credential) string {
 		return ""
 	}
 	return "(" + strings.Join(p, ", ") + ")"
+}
+
+// writeKillSwitch heads the list with the shared kill switch, so nobody
+// reads a quiet list without knowing that the responder is switched off.
+func writeKillSwitch(w io.Writer, ks ledger.KillSwitchState) {
+	if !ks.On {
+		fmt.Fprintln(w, "kill switch: off")
+		return
+	}
+	fmt.Fprintf(w, "kill switch: ON since %s by %s: %s (no instance, replay or redrive writes to the tenant)\n",
+		ks.At.UTC().Format("2006-01-02 15:04:05 MST"), orDash(ks.By), orDash(ks.Reason))
 }

@@ -45,6 +45,23 @@ type buildOptions struct {
 	// ledgerDir replaces the configured ledger with a scratch file store:
 	// a dry-run replay plans without touching the real ledger.
 	ledgerDir string
+	// plannedChannels names the configured channels a plan leaves out.
+	plannedChannels string
+}
+
+// planGuards reads the shared switches and decisions from the real ledger
+// while a plan keeps everything it writes in its scratch ledger.
+type planGuards struct {
+	ledger.Store
+	real ledger.Store
+}
+
+func (p planGuards) KillSwitch(ctx context.Context) (bool, string, error) {
+	return p.real.KillSwitch(ctx)
+}
+
+func (p planGuards) Decision(ctx context.Context, spID, keyID string) (string, string, string, bool, error) {
+	return p.real.Decision(ctx, spID, keyID)
 }
 
 func loadRules(cfg config.Config) (*rules.Set, error) {
@@ -116,7 +133,24 @@ func build(ctx context.Context, cfg config.Config, log *zap.Logger, now func() t
 	host, _ := os.Hostname()
 	pcfg := playbook.Config{
 		Enforce: enforce, KillSwitch: cfg.KillSwitch, Owner: fmt.Sprintf("%s/%d", host, os.Getpid()),
-		StageDeadline: cfg.StageDeadline, Operator: o.operator,
+		StageDeadline: cfg.StageDeadline, Operator: o.operator, NotifyDeadline: cfg.NotifyDeadline,
+		PlannedChannels: o.plannedChannels,
+	}
+	if len(cfg.Tenants) > 0 {
+		// The breaker counts against the configured tenant, never a tenant
+		// id an event carries.
+		pcfg.TenantID = strings.ToLower(cfg.Tenants[0])
+	}
+	var guards playbook.Guards = store
+	if o.ledgerDir != "" {
+		// A plan runs on a scratch ledger, but the kill switch and people's
+		// decisions are read from the real one, so the plan says what the
+		// service would do.
+		if real, err := openLedger(ctx, cfg, ""); err == nil {
+			guards = planGuards{Store: store, real: ledger.Store{L: real}}
+		} else {
+			log.Warn("the plan cannot read the shared ledger: it does not show the shared kill switch or people's decisions", zap.Error(err))
+		}
 	}
 	var notifier playbook.Notifier
 	if n != nil {
@@ -126,7 +160,7 @@ func build(ctx context.Context, cfg config.Config, log *zap.Logger, now func() t
 	if pg != nil {
 		pgr = pg
 	}
-	r := playbook.New(gr, store, rulePlans{rs}, br, notifier, pgr, pcfg, log, now)
+	r := playbook.New(gr, store, rulePlans{rs}, br, notifier, pgr, pcfg, log, now, playbook.WithGuards(guards))
 	return &system{cfg: cfg, rules: rs, ledger: led, store: store, graph: gr, responder: r}, nil
 }
 
@@ -179,6 +213,7 @@ func (r rulePlans) Plan(s detect.Signal) (playbook.Plan, bool) {
 		Rule: rule.Name, RemoveCredential: rule.Has(rules.RemoveCredential), RequireAtRisk: rule.RequireAtRisk,
 		ConfirmCompromised: rule.Has(rules.ConfirmCompromised), Disable: rule.Has(rules.DisableServicePrincipal),
 		CheckPolicy: rule.Has(rules.CheckPolicy), Notify: rule.Has(rules.Notify), DryRun: rule.DryRun,
+		UnlicensedFallback: r.App(s.AppID).UnlicensedFallback,
 	}, true
 }
 
@@ -258,7 +293,7 @@ func (s sweeper) Sweep(ctx context.Context) (string, error) {
 		// was left by a process that died (or a claim whose answer was
 		// lost): pick it up. Age is judged by Created: duplicates and proof
 		// bump Updated and would hide it.
-		if strings.HasPrefix(in.ID, ledger.BreakerIDPrefix) {
+		if ledger.IsControl(in.ID) {
 			continue
 		}
 		if in.Owner == "" && now.Sub(in.Created) > s.sys.cfg.StageDeadline || in.Owner != "" && now.After(in.LeaseUntil) {

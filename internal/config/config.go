@@ -30,6 +30,9 @@ var Settings = []Setting{
 	{"FUNCTIONS_CUSTOMHANDLER_PORT", "(set by the host)", "Loopback port the Functions host expects the handler on; `serve --port` overrides it."},
 	{"SPRESPONDER_MODE", "dry-run", "`dry-run` plans and records every write without making it; `enforce` makes the writes. Dry-run until a person switches it."},
 	{"SPRESPONDER_KILL_SWITCH", "false", "`true` stops every write to the tenant at once (notifications still go out). Changing an app setting restarts the app: no redeploy."},
+	{"SPRESPONDER_REPLAY_EXECUTE", "false", "`true` lets the Replay HTTP function execute replays (`execute=true`) even while SPRESPONDER_MODE is dry-run. Off: an HTTP replay executes only when the service itself enforces; nothing a caller sends turns dry-run into enforce."},
+	{"SPRESPONDER_NOTIFY_DEADLINE", "5s", "How long an incident's run waits for Teams, email and the pager before it moves on; what is not delivered by then is sent by the Sweep timer."},
+	{"WEBSITE_AUTH_ENABLED", "(set by the platform)", "App Service Authentication is on: the Replay function then records the signed-in caller from the X-MS-CLIENT-PRINCIPAL headers; otherwise it records \"function key holder\" and the client address."},
 	{"SPRESPONDER_TENANTS", "(empty)", "Comma-separated tenant ids whose records are acted on; records of other tenants are quarantined. Required in enforce mode."},
 	{"SPRESPONDER_MAX_EVENT_BYTES", "2097152", "Largest event body processed; larger events are quarantined whole."},
 	{"SPRESPONDER_FAILED_SECRET_THRESHOLD", "3", "Failed client-secret sign-ins of one key within a batch that make a failedSecretSignIns signal."},
@@ -59,6 +62,9 @@ type Config struct {
 	Port                  int
 	Enforce               bool
 	KillSwitch            bool
+	ReplayExecute         bool
+	NotifyDeadline        time.Duration
+	EasyAuth              bool
 	Tenants               []string
 	MaxEventBytes         int
 	FailedSecretThreshold int
@@ -152,6 +158,18 @@ func Load(get Getenv, environ Environ) (Config, error) {
 		errs = append(errs, fmt.Errorf("SPRESPONDER_KILL_SWITCH=%q: want true or false", val("SPRESPONDER_KILL_SWITCH")))
 	}
 	c.KillSwitch = ks
+	if re, err := strconv.ParseBool(val("SPRESPONDER_REPLAY_EXECUTE")); err != nil {
+		errs = append(errs, fmt.Errorf("SPRESPONDER_REPLAY_EXECUTE=%q: want true or false", val("SPRESPONDER_REPLAY_EXECUTE")))
+	} else {
+		c.ReplayExecute = re
+	}
+	if d, err := time.ParseDuration(val("SPRESPONDER_NOTIFY_DEADLINE")); err != nil || d <= 0 || d > 2*time.Minute {
+		errs = append(errs, fmt.Errorf("SPRESPONDER_NOTIFY_DEADLINE=%q: want a duration between 0 and 2m, such as 5s", val("SPRESPONDER_NOTIFY_DEADLINE")))
+	} else {
+		c.NotifyDeadline = d
+	}
+	// Set by App Service, not by us: a value we cannot read means off.
+	c.EasyAuth, _ = strconv.ParseBool(val("WEBSITE_AUTH_ENABLED"))
 	for _, t := range strings.Split(val("SPRESPONDER_TENANTS"), ",") {
 		t = strings.ToLower(strings.TrimSpace(t))
 		if t == "" {

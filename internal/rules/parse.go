@@ -195,6 +195,17 @@ func (p *parser) rule(n *yaml.Node, path string) (Rule, bool) {
 			p.errorf(v.key, path+".requireAtRisk", "has no effect: it gates %s, which the rule does not do", RemoveCredential)
 		}
 	}
+	// Only a Graph risk detection, re-read, names a key; any other signal's
+	// key comes from the event alone, and an event never decides which key
+	// goes.
+	if doOK && r.Has(RemoveCredential) {
+		for _, k := range r.When.Kinds {
+			if k != detect.LeakedCredential && k != detect.RiskDetection {
+				p.errorf(f["do"].value, path+".do", "%s on %s signals: only a risk detection (leakedCredential, riskDetection) names a key that Graph confirms; a %s names a key only the event vouches for. Use confirmCompromised or disableServicePrincipal (done only when Graph shows the service principal at risk), or split the rule", RemoveCredential, k, k)
+				break
+			}
+		}
+	}
 	// Only judged on a clean list: a misspelt notify is already reported.
 	if doOK && r.Contains() && !r.Has(Notify) {
 		p.errorf(f["do"].value, path+".do", "changes the tenant without %s: the owners must learn that their app was changed; add %s", Notify, Notify)
@@ -304,7 +315,7 @@ func (p *parser) apps(n *yaml.Node) map[string]AppRule {
 		}
 		keyLine[id] = k.Line
 		a := AppRule{AppID: id}
-		f := p.fields(v, path, "protected", "allowedNetworks", "notify")
+		f := p.fields(v, path, "protected", "allowedNetworks", "notify", "unlicensedFallback")
 		if f == nil {
 			continue
 		}
@@ -316,6 +327,9 @@ func (p *parser) apps(n *yaml.Node) map[string]AppRule {
 		}
 		if x, ok := f["notify"]; ok {
 			a.Notify = p.addresses(x.value, path+".notify")
+		}
+		if x, ok := f["unlicensedFallback"]; ok {
+			a.UnlicensedFallback = p.boolean(x.value, path+".unlicensedFallback")
 		}
 		apps[id] = a
 	}

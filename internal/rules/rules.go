@@ -169,6 +169,11 @@ type AppRule struct {
 	// Notify lists addresses told about every incident of the app, besides
 	// its owners.
 	Notify []string
+	// UnlicensedFallback: when the tenant has no Workload Identities
+	// Premium licence (so Graph cannot verify a detection), act on the
+	// credential the detection names existing on this app. An explicit,
+	// per-app opt-in; the incident says it was used.
+	UnlicensedFallback bool
 }
 
 // Set is a parsed rule set. It is read-only after Parse, so one Set may be

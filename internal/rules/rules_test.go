@@ -68,9 +68,9 @@ func TestDefaultMatches(t *testing.T) {
 		{"risk detection at medium: no incident", detect.Signal{Kind: detect.RiskDetection, RiskLevel: "medium"}, "", nil, false},
 		{"risk detection at low: no incident", detect.Signal{Kind: detect.RiskDetection, RiskLevel: "low"}, "", nil, false},
 		{"risky sign-in", detect.Signal{Kind: detect.RiskySignIn, RiskLevel: "medium", RiskState: "atRisk"},
-			"risky-sign-in", acts(rules.RemoveCredential, rules.CheckPolicy, rules.Notify), true},
+			"risky-sign-in", acts(rules.CheckPolicy, rules.Notify), false},
 		{"sign-in from an unexpected network", detect.Signal{Kind: detect.RiskySignIn, RiskEventType: detect.UnexpectedNetwork, RiskLevel: "medium"},
-			"unexpected-network", acts(rules.RemoveCredential, rules.CheckPolicy, rules.Notify), true},
+			"unexpected-network", acts(rules.CheckPolicy, rules.Notify), false},
 		{"risky service principal", detect.Signal{Kind: detect.RiskyServicePrincipal, RiskState: "confirmedCompromised", RiskLevel: "high"},
 			"risky-service-principal", acts(rules.CheckPolicy, rules.Notify), false},
 		{"failed secret sign-ins", detect.Signal{Kind: detect.FailedSecretSignIns, Count: 5},
@@ -106,7 +106,7 @@ rules:
     do: [notify]
   - name: general
     when: {kinds: [riskySignIn, leakedCredential]}
-    do: [removeCredential, notify]
+    do: [confirmCompromised, notify]
 `
 	s, err := rules.Parse([]byte(src), "order.yaml")
 	if err != nil {
@@ -130,7 +130,7 @@ rules:
 rules:
   - name: general
     when: {kinds: [riskySignIn, leakedCredential]}
-    do: [removeCredential, notify]
+    do: [confirmCompromised, notify]
   - name: specific
     when: {kinds: [riskySignIn], riskEventTypes: [unexpectedNetwork]}
     do: [notify]
@@ -402,7 +402,7 @@ rules:
     when: &leak {kinds: [leakedCredential]}
     do: &contain [removeCredential, checkPolicy, notify]
   - name: risky
-    when: {kinds: [riskySignIn]}
+    when: {kinds: [riskDetection]}
     do: *contain
     requireAtRisk: true
 `
@@ -410,7 +410,7 @@ rules:
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, _ := s.Match(detect.Signal{Kind: detect.RiskySignIn})
+	r, _ := s.Match(detect.Signal{Kind: detect.RiskDetection})
 	if !slices.Equal(r.Do, acts(rules.RemoveCredential, rules.CheckPolicy, rules.Notify)) {
 		t.Errorf("alias not followed: %+v", r)
 	}
@@ -440,4 +440,19 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Only a risk detection names a key Graph confirms: a rule that removes a
+// credential on any other signal is refused, with the way out named.
+func TestRemoveCredentialOnlyOnDetections(t *testing.T) {
+	for _, kind := range []string{"riskySignIn", "riskyServicePrincipal", "failedSecretSignIns"} {
+		src := "rules:\n  - name: r\n    when: {kinds: [leakedCredential, " + kind + "]}\n    do: [removeCredential, notify]\n"
+		_, err := rules.Parse([]byte(src), "x.yaml")
+		if err == nil || !strings.Contains(err.Error(), "only a risk detection") || !strings.Contains(err.Error(), "confirmCompromised") {
+			t.Errorf("%s: %v", kind, err)
+		}
+	}
+	if _, err := rules.Parse([]byte("rules:\n  - name: r\n    when: {kinds: [riskDetection]}\n    do: [removeCredential, notify]\n"), "x.yaml"); err != nil {
+		t.Errorf("riskDetection: %v", err)
+	}
 }

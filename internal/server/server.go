@@ -67,7 +67,16 @@ type Sweeper interface {
 // choose a plan (the default) or execute=true with an operator. It returns
 // the HTTP status and JSON body for the caller.
 type Replayer interface {
-	Replay(ctx context.Context, body []byte, query map[string]string) (status int, result []byte)
+	Replay(ctx context.Context, req ReplayRequest) (status int, result []byte)
+}
+
+// ReplayRequest is the HTTP request the host forwards to the Replay
+// function. Headers carry what the platform adds: App Service
+// Authentication's X-MS-CLIENT-PRINCIPAL* when it is on, X-Forwarded-For.
+type ReplayRequest struct {
+	Body    []byte
+	Query   map[string]string
+	Headers map[string][]string
 }
 
 // Server is the handler's HTTP server.
@@ -138,9 +147,10 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
 	var inv struct {
 		Data struct {
 			Req struct {
-				Method string
-				Query  map[string]string
-				Body   string
+				Method  string
+				Query   map[string]string
+				Headers map[string][]string
+				Body    string
 			} `json:"req"`
 		}
 	}
@@ -158,8 +168,8 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 	defer cancel()
-	status, body := s.replayer.Replay(ctx, []byte(inv.Data.Req.Body), inv.Data.Req.Query)
-	log.Info("replay", zap.Int("status", status), zap.Int("bytes", len(inv.Data.Req.Body)), zap.String("operator", inv.Data.Req.Query["operator"]), zap.String("execute", inv.Data.Req.Query["execute"]))
+	status, body := s.replayer.Replay(ctx, ReplayRequest{Body: []byte(inv.Data.Req.Body), Query: inv.Data.Req.Query, Headers: inv.Data.Req.Headers})
+	log.Info("replay", zap.Int("status", status), zap.Int("bytes", len(inv.Data.Req.Body)), zap.String("operator_label", inv.Data.Req.Query["operator"]), zap.String("execute", inv.Data.Req.Query["execute"]))
 	answer(status, body)
 }
 
