@@ -23,6 +23,7 @@ import (
 	"github.com/spresponder/spresponder/internal/hubreplay"
 	"github.com/spresponder/spresponder/internal/intake"
 	"github.com/spresponder/spresponder/internal/invocation"
+	"github.com/spresponder/spresponder/internal/ledger"
 	"github.com/spresponder/spresponder/internal/playbook"
 	"github.com/spresponder/spresponder/internal/quarantine"
 	"github.com/spresponder/spresponder/internal/replay"
@@ -173,7 +174,8 @@ func serve(ctx context.Context, args []string, env Env) error {
 	}()
 	in := newIntake(cfg, sys.ledger, nets, log, env.Now)
 	srv := server.New(in, sys.responder, sweeper{sys: sys, nets: nets, now: env.Now, log: log}, log).
-		WithReplayer(httpReplayer{cfg: cfg, nets: nets, log: log, now: env.Now, keeper: sys.ledger})
+		WithReplayer(httpReplayer{cfg: cfg, nets: nets, log: log, now: env.Now, keeper: sys.ledger}).
+		WithLostBatches(lostBatches{attempts: ledger.Attempts{L: sys.ledger, Now: env.Now}, pager: sys.pager, max: cfg.BatchAttempts, log: log, now: env.Now})
 	log.Info("spresponder serving", zap.String("addr", ln.Addr().String()), zap.String("version", Version),
 		zap.Bool("enforce", cfg.Enforce), zap.Bool("kill_switch", cfg.KillSwitch), zap.Strings("tenants", cfg.Tenants),
 		zap.String("ledger", cfg.Ledger), zap.String("rules", sys.rules.Source()), zap.Int("breaker_limit", cfg.BreakerLimit))

@@ -35,6 +35,7 @@ type system struct {
 	store     ledger.Store
 	graph     *graph.Client
 	responder *playbook.Responder
+	pager     *pager.Notifier // nil when no pager is configured
 }
 
 // buildOptions vary the system for the CLI.
@@ -161,7 +162,11 @@ func build(ctx context.Context, cfg config.Config, log *zap.Logger, now func() t
 		pgr = pg
 	}
 	r := playbook.New(gr, store, rulePlans{rs}, br, notifier, pgr, pcfg, log, now, playbook.WithGuards(guards))
-	return &system{cfg: cfg, rules: rs, ledger: led, store: store, graph: gr, responder: r}, nil
+	sys := &system{cfg: cfg, rules: rs, ledger: led, store: store, graph: gr, responder: r}
+	if pg != nil {
+		sys.pager = pg.ch
+	}
+	return sys, nil
 }
 
 // buildNotifier wires the channels that are configured; nil when none is.

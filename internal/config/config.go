@@ -33,6 +33,7 @@ var Settings = []Setting{
 	{"SPRESPONDER_REPLAY_EXECUTE", "false", "`true` lets the Replay HTTP function execute replays (`execute=true`) even while SPRESPONDER_MODE is dry-run. Off: an HTTP replay executes only when the service itself enforces; nothing a caller sends turns dry-run into enforce."},
 	{"SPRESPONDER_NOTIFY_DEADLINE", "5s", "How long an incident's run waits for Teams, email and the pager before it moves on; what is not delivered by then is sent by the Sweep timer."},
 	{"WEBSITE_AUTH_ENABLED", "(set by the platform)", "App Service Authentication is on: the Replay function then records the signed-in caller from the X-MS-CLIENT-PRINCIPAL headers; otherwise it records \"function key holder\" and the client address."},
+	{"SPRESPONDER_BATCH_ATTEMPTS", "6", "Invocations of one Event Hubs batch the host makes (1 + the EntraLogs retry policy's maxRetryCount). The responder counts them per partition and first sequence number in the ledger; at this count (or when the host's retry context says so) a batch that is still not durable pages on-call with the range to replay."},
 	{"SPRESPONDER_TENANTS", "(empty)", "Comma-separated tenant ids whose records are acted on; records of other tenants are quarantined. Required in enforce mode."},
 	{"SPRESPONDER_MAX_EVENT_BYTES", "2097152", "Largest event body processed; larger events are quarantined whole."},
 	{"SPRESPONDER_FAILED_SECRET_THRESHOLD", "3", "Failed client-secret sign-ins of one key within a batch that make a failedSecretSignIns signal."},
@@ -63,6 +64,7 @@ type Config struct {
 	Enforce               bool
 	KillSwitch            bool
 	ReplayExecute         bool
+	BatchAttempts         int
 	NotifyDeadline        time.Duration
 	EasyAuth              bool
 	Tenants               []string
@@ -167,6 +169,11 @@ func Load(get Getenv, environ Environ) (Config, error) {
 		errs = append(errs, fmt.Errorf("SPRESPONDER_NOTIFY_DEADLINE=%q: want a duration between 0 and 2m, such as 5s", val("SPRESPONDER_NOTIFY_DEADLINE")))
 	} else {
 		c.NotifyDeadline = d
+	}
+	if n, err := strconv.Atoi(val("SPRESPONDER_BATCH_ATTEMPTS")); err != nil || n < 1 || n > 100 {
+		errs = append(errs, fmt.Errorf("SPRESPONDER_BATCH_ATTEMPTS=%q: want a whole number from 1 to 100 (1 + the host's maxRetryCount)", val("SPRESPONDER_BATCH_ATTEMPTS")))
+	} else {
+		c.BatchAttempts = n
 	}
 	// Set by App Service, not by us: a value we cannot read means off.
 	c.EasyAuth, _ = strconv.ParseBool(val("WEBSITE_AUTH_ENABLED"))

@@ -27,6 +27,10 @@ const (
 	// can take, and no more specific trigger explains it; a signal Graph
 	// did not verify pages this way too, its reason starting "UNVERIFIED".
 	TriggerNeedsHuman Trigger = "needsHuman"
+	// TriggerBatchLost: the host's last retry of an Event Hubs batch ended
+	// and the batch is still not durable: the host checkpoints it anyway,
+	// so on-call must replay the partition's sequence range.
+	TriggerBatchLost Trigger = "batchLost"
 )
 
 // Severities of a page.

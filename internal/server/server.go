@@ -85,6 +85,7 @@ type Server struct {
 	resp     Responder
 	sweeper  Sweeper
 	replayer Replayer
+	lost     LostBatches
 	log      *zap.Logger
 	timeout  time.Duration
 	started  time.Time
@@ -239,7 +240,7 @@ func (s *Server) entraLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.proc.Process(ctx, req.Events)
 	if err != nil {
-		log.Error("batch not durable: asking the host to retry", zap.Error(err))
+		log.Error("batch not durable: "+s.failed(ctx, req, err, log), zap.Error(err))
 		s.failures.Add(1)
 		writeJSON(w, http.StatusInternalServerError, failure(err.Error()))
 		return
@@ -253,7 +254,7 @@ func (s *Server) entraLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.resp != nil && len(res.Signals) > 0 {
 		if err := s.resp.Respond(ctx, res.Signals, log); err != nil {
-			log.Error("signals not claimed: asking the host to retry", zap.Error(err))
+			log.Error("signals not claimed: "+s.failed(ctx, req, err, log), zap.Error(err))
 			s.failures.Add(1)
 			writeJSON(w, http.StatusInternalServerError, failure(err.Error()))
 			return
