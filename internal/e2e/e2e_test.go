@@ -187,9 +187,12 @@ type world struct {
 	cards map[string]int // incident id -> cards received
 }
 
-func newWorld(t *testing.T, n int, ledgerURL string) *world {
+func newWorld(t *testing.T, n int, ledgerURL string, mods ...func(*graphsim.Seed)) *world {
 	t.Helper()
 	seed, apps := tenantWith(t, n)
+	for _, m := range mods {
+		m(seed)
+	}
 	w := &world{apps: apps, cards: map[string]int{}}
 	w.sim = graphsim.New(*seed, graphsim.WithLogger(zap.NewNop()))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -448,5 +451,56 @@ func (p *proxy) setDown(down bool) {
 			c.Close()
 		}
 		p.conns = nil
+	}
+}
+
+// TestTwoProcessesRaceTwoCertificates: two serve processes each get a leak
+// detection for another certificate of the same app, with Graph slow on
+// PATCH. Each removal rewrites the app's whole certificate list, so without
+// one writer per object the second PATCH put back the certificate the first
+// removed while both incidents said done. Both certificates go, the secrets
+// stay, and both incidents end done.
+func TestTwoProcessesRaceTwoCertificates(t *testing.T) {
+	ep := azurite.BlobEndpoint(t)
+	const (
+		app, sp      = "6131d760-7fda-4db5-8bb1-b771898e9f15", "b029d485-a308-4311-8720-fb3192e5284e"
+		cert1, cert2 = "3f5518bb-4d4d-480f-bdd0-7b04a58e2800", "c7d2a9e4-1b6f-4a83-9e05-6f8b3c1d2a97"
+		det1, det2   = "9c1e0f5b7a3d42e6b8f1a2c3d4e5f60718293a4b5c6d7e8f9a0b", "4a1c9e7b3d5f7a9c1e3b5d7f9a2c4e6b8d0f1a3c5e7b9d1f3a5c"
+	)
+	w := newWorld(t, 0, ep, func(s *graphsim.Seed) {
+		for i := range s.ServicePrincipalRiskDetections {
+			if d := &s.ServicePrincipalRiskDetections[i]; d.ID == det1 {
+				d.RiskEventType, d.KeyIDs = "leakedCredentials", []string{cert1}
+				d2 := *d
+				d2.ID, d2.KeyIDs = det2, []string{cert2}
+				s.ServicePrincipalRiskDetections = append(s.ServicePrincipalRiskDetections, d2)
+				break
+			}
+		}
+	})
+	if err := w.sim.AddFault(graphsim.Fault{Route: "PATCH /applications/*", Kind: graphsim.FaultLatency, Delay: graphsim.Duration(400 * time.Millisecond)}); err != nil {
+		t.Fatal(err)
+	}
+	procs := []*proc{startServe(t, w.env), startServe(t, w.env)}
+	var wg sync.WaitGroup
+	for i, p := range procs {
+		a := graphsim.LoadApp{AppID: app, ServicePrincipalID: sp, DetectionID: []string{det1, det2}[i], KeyID: []string{cert1, cert2}[i]}
+		wg.Go(func() {
+			if code := p.post(t, "EntraLogs", invocation([]string{leakEvent(a)}, fmt.Sprint(i), 100*i)); code != 200 {
+				t.Errorf("process %d: status %d", i, code)
+			}
+		})
+	}
+	wg.Wait()
+	got, ok := w.sim.Application(app)
+	if !ok {
+		t.Fatal("app gone")
+	}
+	if len(got.KeyCredentials) != 0 || len(got.PasswordCredentials) != 2 {
+		t.Fatalf("after both removals: certificates %+v, secrets %d", got.KeyCredentials, len(got.PasswordCredentials))
+	}
+	out := showIncidents(t, w.env)
+	if strings.Count(out, "state done") != 2 {
+		t.Fatalf("incidents:\n%s", out)
 	}
 }
