@@ -530,6 +530,7 @@ func (r *Responder) finish(ctx context.Context, run *run, stageErr error) (*inci
 	if err != nil {
 		return nil, fmt.Errorf("record outcome of %s: %w", run.in.ID, err)
 	}
+	logSummary(run.log, in)
 	reasons := slices.Clone(run.pages)
 	if page != "" {
 		reasons = append(reasons, page)
@@ -572,3 +573,48 @@ func summary(in *incident.Incident) string {
 
 // errNeedsHuman marks a failure no retry can fix.
 var errNeedsHuman = errors.New("needs a human")
+
+// logSummary emits the one structured event per incident run that
+// Application Insights stores and infra/'s queries, workbook and alerts
+// read (infra/README.md documents the fields): the outcome, the guard that
+// held a write if any, and the time from the claim to the end of each step.
+func logSummary(log *zap.Logger, in *incident.Incident) {
+	ms := func(name incident.StepName) int64 {
+		s := in.Step(name)
+		if s.Finished.IsZero() {
+			return -1
+		}
+		return s.Finished.Sub(in.Created).Milliseconds()
+	}
+	outcome := "none"
+	if in.Verdict != nil {
+		outcome = in.Verdict.Outcome
+	}
+	log.Info("incident summary",
+		zap.String("incident", in.ID), zap.String("state", string(in.State)), zap.String("mode", in.Mode),
+		zap.String("outcome", outcome), zap.String("guard", guardOf(in)), zap.Bool("verified", in.Verification.Verified),
+		zap.String("actions", actionsSummary(in)),
+		zap.Int64("verify_ms", ms(incident.StepVerify)), zap.Int64("contain_ms", ms(incident.StepContain)),
+		zap.Int64("confirm_ms", ms(incident.StepConfirm)), zap.Int64("notify_ms", ms(incident.StepNotify)),
+		zap.String("app_id", in.App.AppID), zap.String("tenant_id", in.Key.TenantID))
+}
+
+// guardOf names the safety switch that held the incident's writes.
+func guardOf(in *incident.Incident) string {
+	switch in.Mode {
+	case incident.ModeProtected:
+		return "protected"
+	case incident.ModeHeld:
+		return "breaker"
+	case incident.ModeKillSwitch:
+		return "killSwitch"
+	case incident.ModeDryRun:
+		return "dryRun"
+	case incident.ModeUnverified:
+		return "unverified"
+	}
+	if !in.Verification.Verified {
+		return "unverified"
+	}
+	return "none"
+}
