@@ -224,8 +224,8 @@ func (s *Server) entraLogs(w http.ResponseWriter, r *http.Request) {
 	if req.MetadataErr != nil {
 		log.Warn("invocation metadata incomplete: positions may be missing", zap.Error(req.MetadataErr))
 	}
-	if req.Retry != nil && req.Retry.RetryCount > 0 {
-		log.Info("host retry", zap.Int("retry_count", req.Retry.RetryCount), zap.Int("max_retry_count", req.Retry.MaxRetryCount))
+	if req.Retry != nil && req.Retry.Count > 0 {
+		log.Info("host retry", zap.Int("retry_count", req.Retry.Count), zap.Int("max_retry_count", req.Retry.Max), zap.Bool("last_attempt", req.LastAttempt()))
 	}
 	res, err := s.proc.Process(ctx, req.Events)
 	if err != nil {
