@@ -30,6 +30,15 @@ const (
 	UnknownShape    Reason = "unknownShape"    // a record without a category, or not an object
 	ForeignTenant   Reason = "foreignTenant"   // tenant not in the allow-list
 	Oversized       Reason = "oversized"       // an event larger than the configured limit
+	// Ambiguous: a record that could be read two ways: an identity key
+	// (tenant, category, app, service principal, key, detection, risk ...)
+	// twice, in another case than Entra's, or escaped. Acting on one
+	// reading while the allow-list checked the other is how a forged
+	// record reaches a foreign tenant (THREATS.md invariant 3).
+	Ambiguous Reason = "ambiguousRecord"
+	// InvalidID: an id that goes into Graph request paths (tenant, app,
+	// service principal, key, detection) is not of the documented form.
+	InvalidID Reason = "invalidId"
 )
 
 // Position locates an item in the hub (or a replay file).
@@ -162,6 +171,29 @@ func writeAtomic(path string, data []byte) error {
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("quarantine: rename %s: %w", path, err)
+	}
+	return nil
+}
+
+// BatchKeeper is implemented by stores that keep many items at once faster
+// than one by one (one sync, one round of requests). KeepAll must be
+// idempotent on each Item.ID, like Keep, and return only when every item
+// is durable.
+type BatchKeeper interface {
+	KeepAll(ctx context.Context, items []Item) error
+}
+
+// KeepAll keeps items with k: in one KeepAll when k is a BatchKeeper, else
+// one Keep after the other (the default for stores that have no batch
+// form).
+func KeepAll(ctx context.Context, k Keeper, items []Item) error {
+	if bk, ok := k.(BatchKeeper); ok {
+		return bk.KeepAll(ctx, items)
+	}
+	for _, it := range items {
+		if err := k.Keep(ctx, it); err != nil {
+			return fmt.Errorf("%s: %w", it.ID, err)
+		}
 	}
 	return nil
 }
