@@ -123,11 +123,38 @@ var (
 // judged (Entra adds fields all the time), unless escaped: an escaped key
 // could spell any field, and Entra never escapes keys.
 func checkKeys(rec []byte, s *shape) error {
-	_, err := checkValue(rec, jsonscan.SkipWS(rec, 0), s, "")
+	w := walker{b: rec, path: make([]step, 0, 8)}
+	_, err := w.value(jsonscan.SkipWS(rec, 0), s)
 	return err
 }
 
-func checkValue(b []byte, i int, s *shape, path string) (int, error) {
+// walker walks one record; path is the way down to the current value,
+// turned into text only when there is something to report.
+type walker struct {
+	b    []byte
+	path []step
+}
+
+type step struct {
+	key []byte // nil for an array element
+	idx int
+}
+
+func (w *walker) fail(format string, args ...any) error {
+	var sb strings.Builder
+	for _, st := range w.path {
+		if st.key == nil {
+			fmt.Fprintf(&sb, "[%d]", st.idx)
+		} else {
+			sb.WriteByte('.')
+			sb.Write(st.key)
+		}
+	}
+	return &AmbiguousError{Path: strings.TrimPrefix(sb.String(), "."), Reason: fmt.Sprintf(format, args...)}
+}
+
+func (w *walker) value(i int, s *shape) (int, error) {
+	b := w.b
 	if s == nil || i >= len(b) {
 		return jsonscan.SkipValue(b, i)
 	}
@@ -136,26 +163,39 @@ func checkValue(b []byte, i int, s *shape, path string) (int, error) {
 		var seen uint64
 		return jsonscan.Object(b, i, func(key []byte, esc bool, v int) (int, error) {
 			if esc {
-				return v, &AmbiguousError{Path: path, Reason: fmt.Sprintf("escaped key %.40q", key)}
+				return v, w.fail("escaped key %.40q", key)
 			}
 			f, ok := s.fields[string(key)]
 			if !ok {
 				for _, n := range s.names {
 					if foldsTo(key, n) {
-						return v, &AmbiguousError{Path: path, Reason: fmt.Sprintf("key %.40q differs from %q only in case", key, n)}
+						return v, w.fail("key %.40q differs from %q only in case", key, n)
 					}
 				}
 				return jsonscan.SkipValue(b, v)
 			}
 			if seen&(1<<f.bit) != 0 {
-				return v, &AmbiguousError{Path: path, Reason: fmt.Sprintf("key %q twice", key)}
+				return v, w.fail("key %q twice", key)
 			}
 			seen |= 1 << f.bit
-			return checkValue(b, v, f.sub, path+"."+string(key))
+			if f.sub == nil {
+				return jsonscan.SkipValue(b, v)
+			}
+			w.path = append(w.path, step{key: key})
+			end, err := w.value(v, f.sub)
+			if err == nil {
+				w.path = w.path[:len(w.path)-1]
+			}
+			return end, err
 		})
 	case b[i] == '[' && s.elem != nil:
 		return jsonscan.Array(b, i, func(idx, v int) (int, error) {
-			return checkValue(b, v, s.elem, fmt.Sprintf("%s[%d]", path, idx))
+			w.path = append(w.path, step{idx: idx})
+			end, err := w.value(v, s.elem)
+			if err == nil {
+				w.path = w.path[:len(w.path)-1]
+			}
+			return end, err
 		})
 	}
 	// Another type than the shape expects: the decoder reports it.
