@@ -153,4 +153,3 @@ func BenchmarkConcurrentFullBatches(b *testing.B) {
 	b.ReportMetric(mb(rss-rssBase), "rss-growth-MiB")
 	b.Logf("%d events, %d records per batch; limits: %+v (%s); chunked=%v", st.Events, st.Records, lim, how, chunked)
 }
-
