@@ -40,6 +40,8 @@ func FuzzSignInScreen(f *testing.F) {
 	f.Add([]byte(`{"category":"ServicePrincipalSignInLogs","properties":{"RiskState":"atRisk"}}`))
 	f.Add([]byte(`{"category":"ServicePrincipalSignInLogs","properties":{"ris\u006bState":"atRisk"}}`))
 	f.Add([]byte(`{"category":"ServicePrincipalSignInLogs","properties":{"status":{"errorCode":53003.0}}}`))
+	f.Add([]byte(`{"category":"ServicePrincipalSignInLogs","tenantId":"4bbb79f7-5724-4c9e-95f3-de075f6ec090","properties":{"riskState":"atRisk","riskState":"none"}}`))
+	f.Add([]byte(`{"category":"ServicePrincipalSignInLogs","tenantId":"4bbb79f7-5724-4c9e-95f3-de075f6ec090","properties":{"status":{"errorCode":0,"errorCode":7000215}}}`))
 	f.Fuzz(func(t *testing.T, rec []byte) {
 		sc, err := entra.ScanRecord(rec, jsonscan.SkipWS(rec, 0))
 		if err != nil || sc.Properties < 0 {
@@ -68,6 +70,8 @@ func FuzzRecordDecoders(f *testing.F) {
 			f.Add(r)
 		}
 	}
+	f.Add([]byte(`{"category":"ServicePrincipalRiskEvents","tenantId":"4bbb79f7-5724-4c9e-95f3-de075f6ec090","properties":{"riskState":"atRisk","appId":"../x","keyIds":["a/b"]}}`))
+	f.Add([]byte(`{"category":"ServicePrincipalRiskEvents","tenantId":"4bbb79f7-5724-4c9e-95f3-de075f6ec090","properties":{"riskState":"atRisk","AppId":"x","appId":"y"}}`))
 	f.Fuzz(func(t *testing.T, rec []byte) {
 		b := NewBatch(Options{})
 		sc, err := entra.ScanRecord(rec, jsonscan.SkipWS(rec, 0))
