@@ -13,12 +13,12 @@ const tn = "4bbb79f7-5724-4c9e-95f3-de075f6ec090"
 
 func TestScanRecordAmbiguity(t *testing.T) {
 	for rec, want := range map[string]string{
-		`{"category":"AuditLogs","tenantId":"` + tn + `"}`:                                   "",
-		`{"category":"AuditLogs","tenantId":"` + tn + `","TenantId":"x"}`:                    "differs",
-		`{"category":"AuditLogs","tenant\u0049d":"x"}`:                                       "escaped",
-		`{"category":"AuditLogs","category":"SignInLogs"}`:                                   "twice",
-		`{"category":"AuditLogs","CATEGORY":"SignInLogs"}`:                                   "differs",
-		`{"category":7}`:                                                                     "not a string",
+		`{"category":"AuditLogs","tenantId":"` + tn + `"}`:                "",
+		`{"category":"AuditLogs","tenantId":"` + tn + `","TenantId":"x"}`: "differs",
+		`{"category":"AuditLogs","tenant\u0049d":"x"}`:                    "escaped",
+		`{"category":"AuditLogs","category":"SignInLogs"}`:                "twice",
+		`{"category":"AuditLogs","CATEGORY":"SignInLogs"}`:                "differs",
+		`{"category":7}`: "not a string",
 		`{"category":"AuditLogs","properties":{},"properties":{}}`:                           "twice",
 		`{"category":"AuditLogs","propertie` + "\u017f" + `":{}}`:                            "differs",
 		`{"category":"AuditLogs","Level":4,"level":"x","tenantid2":"x","tenantIdentity":""}`: "",
