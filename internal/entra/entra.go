@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spresponder/spresponder/internal/jsonscan"
 )
@@ -438,6 +439,20 @@ func ScanRecord(b []byte, i int) (Scan, error) {
 // without regard to case, or "". The lengths are checked first so the
 // common key costs a comparison or two.
 func foldsToEnvelopeKey(key []byte) string {
+	if len(key) < 8 || len(key) > 30 {
+		return ""
+	}
+	// Folding goes rune by rune: an ASCII first letter other than c, t, r
+	// or p (in either case) cannot fold to any of the four. This skips
+	// most keys (time, operationName, durationMs, identity, location...)
+	// at the cost of one comparison.
+	if c := key[0]; c < utf8.RuneSelf {
+		switch c | 0x20 {
+		case 'c', 't', 'r', 'p':
+		default:
+			return ""
+		}
+	}
 	switch {
 	case len(key) == 8:
 		if bytes.EqualFold(key, []byte("category")) {
