@@ -19,6 +19,7 @@ FUZZ_TARGETS := \
 	./internal/invocation:FuzzFusedMatchesTwoPass \
 	./internal/invocation:FuzzFusedRoundTrip \
 	./internal/entra:FuzzAuditScreen \
+	./internal/entra:FuzzOneReading \
 	./internal/detect:FuzzSignInScreen \
 	./internal/detect:FuzzRecordDecoders \
 	./internal/capolicy:FuzzDecodePolicies \

@@ -173,7 +173,14 @@ func serve(ctx context.Context, args []string, env Env) error {
 		}
 	}()
 	in := newIntake(cfg, sys.ledger, nets, log, env.Now)
+	// The host starts the handler in the app root, beside host.json.
+	lim, how, err := server.LimitsFor("host.json", cfg.MaxInvocationBytes, cfg.MaxBytesInFlight)
+	if err != nil {
+		return fmt.Errorf("invocation limits: %w", err)
+	}
+	log.Info("invocation limits", zap.Int64("max_invocation_bytes", lim.MaxBodyBytes), zap.Int64("max_bytes_in_flight", lim.MaxBytesInFlight), zap.String("from", how))
 	srv := server.New(in, sys.responder, sweeper{sys: sys, nets: nets, now: env.Now, log: log}, log).
+		WithLimits(lim).
 		WithReplayer(httpReplayer{cfg: cfg, nets: nets, log: log, now: env.Now, keeper: sys.ledger}).
 		WithLostBatches(lostBatches{attempts: ledger.Attempts{L: sys.ledger, Now: env.Now}, pager: sys.pager, max: cfg.BatchAttempts, log: log, now: env.Now})
 	log.Info("spresponder serving", zap.String("addr", ln.Addr().String()), zap.String("version", Version),

@@ -93,6 +93,11 @@ func uuid(r *rand.Rand) string {
 func record(t templates, kind string, r *rand.Rand, tenant string) map[string]any {
 	rec := clone(t[kind])
 	rec["tenantId"] = tenant
+	// resourceId names the tenant too: a record whose two say different
+	// things is quarantined as ambiguous.
+	if _, ok := rec["resourceId"]; ok {
+		rec["resourceId"] = "/tenants/" + tenant + "/providers/Microsoft.aadiam"
+	}
 	rec["correlationId"] = uuid(r)
 	if p, ok := rec["properties"].(map[string]any); ok {
 		p["id"] = uuid(r)

@@ -36,6 +36,8 @@ var Settings = []Setting{
 	{"SPRESPONDER_BATCH_ATTEMPTS", "6", "Invocations of one Event Hubs batch the host makes (1 + the EntraLogs retry policy's maxRetryCount). The responder counts them per partition and first sequence number in the ledger; at this count (or when the host's retry context says so) a batch that is still not durable pages on-call with the range to replay."},
 	{"SPRESPONDER_TENANTS", "(empty)", "Comma-separated tenant ids whose records are acted on; records of other tenants are quarantined. Required in enforce mode."},
 	{"SPRESPONDER_MAX_EVENT_BYTES", "2097152", "Largest event body processed; larger events are quarantined whole."},
+	{"SPRESPONDER_MAX_INVOCATION_BYTES", "(derived)", "Largest invocation body accepted; a larger one is refused unread (413). Default: host.json `maxEventBatchSize` x 1 MB (Event Hubs' largest event) x 2 (JSON escaping) + 1 MB, 201 MiB as shipped."},
+	{"SPRESPONDER_MAX_BYTES_IN_FLIGHT", "(derived)", "Memory budget of the invocations being read and processed at once, each charged 2.5 x its body; past it an invocation waits for room, then answers 503. Default: half the instance memory (cgroup limit, else 2 GiB). Plus 128 MiB, it is also the Go soft memory limit unless GOMEMLIMIT is set."},
 	{"SPRESPONDER_FAILED_SECRET_THRESHOLD", "3", "Failed client-secret sign-ins of one key within a batch that make a failedSecretSignIns signal."},
 	{"SPRESPONDER_FAILED_SECRET_CODES", "7000215,7000222", "Sign-in error codes that mean an invalid or expired client secret."},
 	{"SPRESPONDER_STATE_DIR", ".spresponder", "Local directory for the embedded ledger and quarantine (CLI, demo, local runs)."},
@@ -69,6 +71,8 @@ type Config struct {
 	EasyAuth              bool
 	Tenants               []string
 	MaxEventBytes         int
+	MaxInvocationBytes    int64 // 0: derived from host.json (server.LimitsFor)
+	MaxBytesInFlight      int64 // 0: derived from the instance memory
 	FailedSecretThreshold int
 	FailedSecretCodes     []int
 	StateDir              string
@@ -192,6 +196,12 @@ func Load(get Getenv, environ Environ) (Config, error) {
 		errs = append(errs, errors.New("SPRESPONDER_TENANTS: required when SPRESPONDER_MODE=enforce (the responder must know whose credentials it may remove)"))
 	}
 	c.MaxEventBytes = intSetting(&errs, val, "SPRESPONDER_MAX_EVENT_BYTES", 1024, 1<<30)
+	if val("SPRESPONDER_MAX_INVOCATION_BYTES") != "" {
+		c.MaxInvocationBytes = int64(intSetting(&errs, val, "SPRESPONDER_MAX_INVOCATION_BYTES", 1<<20, 4<<30))
+	}
+	if val("SPRESPONDER_MAX_BYTES_IN_FLIGHT") != "" {
+		c.MaxBytesInFlight = int64(intSetting(&errs, val, "SPRESPONDER_MAX_BYTES_IN_FLIGHT", 16<<20, 1<<40))
+	}
 	c.FailedSecretThreshold = intSetting(&errs, val, "SPRESPONDER_FAILED_SECRET_THRESHOLD", 1, 1_000_000)
 	for _, s := range strings.Split(val("SPRESPONDER_FAILED_SECRET_CODES"), ",") {
 		if s = strings.TrimSpace(s); s == "" {

@@ -2,6 +2,7 @@ package detect
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -18,9 +19,10 @@ type Options struct {
 	// batch, make a FailedSecretSignIns signal. Default 3.
 	FailedSecretThreshold int
 	// FailedSecretCodes are the sign-in error codes that mean "invalid or
-	// expired client secret". Default 7000215 and 7000222 (their meanings
-	// are from memory and UNVERIFIED against Microsoft's error list, hence
-	// configurable).
+	// expired client secret". Default 7000215 (AADSTS7000215: invalid
+	// client secret, a wrong or guessed secret) and 7000222
+	// (AADSTS7000222: the client secret has expired, an app still using an
+	// old one). Configurable because Microsoft's list changes.
 	FailedSecretCodes []int
 	// AllowedNetworks returns the networks a service principal (by appId) is
 	// expected to sign in from. A successful sign-in from anywhere else is a
@@ -37,6 +39,13 @@ type Options struct {
 const (
 	// BlockedByConditionalAccess is AADSTS53003.
 	BlockedByConditionalAccess = 53003
+	// InvalidClientSecret is AADSTS7000215: the secret presented is not
+	// one of the app's (a guess, a typo, or a secret already removed).
+	InvalidClientSecret = 7000215
+	// ExpiredClientSecret is AADSTS7000222: the secret was the app's but
+	// has expired. It says an app runs with an old secret, not that
+	// someone is guessing; the skip reasons keep the two apart.
+	ExpiredClientSecret = 7000222
 	// UnexpectedNetwork is the riskEventType of a sign-in from outside the
 	// app's allowed networks (our own detection, not Identity Protection's).
 	UnexpectedNetwork = "unexpectedNetwork"
@@ -47,20 +56,49 @@ func (o Options) withDefaults() Options {
 		o.FailedSecretThreshold = 3
 	}
 	if o.FailedSecretCodes == nil {
-		o.FailedSecretCodes = []int{7000215, 7000222}
+		o.FailedSecretCodes = []int{InvalidClientSecret, ExpiredClientSecret}
 	}
 	return o
 }
 
-// Outcome says what became of one record.
-type Outcome int
+// Outcome says what became of one record: Signalled, Pending, or the
+// reason it was skipped. The strings name the reasons in the intake
+// summary, so that every record skipped says why.
+type Outcome string
 
 const (
-	// Skipped: a category or a record the responder has no use for.
-	Skipped Outcome = iota
 	// Signalled: the record produced (or joined) a signal.
-	Signalled
+	Signalled Outcome = "signalled"
+	// Pending: a failed-secret sign-in counted towards its key's
+	// threshold. Whether it ends in a signal is known only at the end of
+	// the batch: Batch.BelowThreshold counts those that did not.
+	Pending Outcome = "pending"
+
+	// SignInWithoutRisk: a successful service-principal sign-in with no
+	// risk, from an allowed network or with no network rule.
+	SignInWithoutRisk Outcome = "signInWithoutRisk"
+	// SignInOtherFailure: a failed sign-in whose error is neither a
+	// Conditional Access block nor a client-secret failure.
+	SignInOtherFailure Outcome = "signInOtherFailure"
+	// InvalidSecretBelowThreshold: sign-ins with an invalid client secret
+	// (7000215) for a key that stayed below the threshold in the batch.
+	InvalidSecretBelowThreshold Outcome = "invalidSecretBelowThreshold"
+	// ExpiredSecretBelowThreshold: the same with an expired secret
+	// (7000222): an app using an old secret, not a guess.
+	ExpiredSecretBelowThreshold Outcome = "expiredSecretBelowThreshold"
+	// FailedSecretBelowThreshold: the same for another configured code.
+	FailedSecretBelowThreshold Outcome = "failedSecretBelowThreshold"
+	// RiskNotActive: a risk detection that was dismissed or remediated.
+	RiskNotActive Outcome = "riskNotActive"
+	// ServicePrincipalNotAtRisk: a risky-service-principal update to a
+	// state that asks for nothing (none, dismissed, remediated).
+	ServicePrincipalNotAtRisk Outcome = "servicePrincipalNotAtRisk"
+	// AuditNotCredentialChange: an audit record of another activity.
+	AuditNotCredentialChange Outcome = "auditNotCredentialChange"
 )
+
+// Skipped reports whether the record was skipped (o names why).
+func (o Outcome) Skipped() bool { return o != Signalled && o != Pending }
 
 // Batch collects the signals of one batch of records, folding duplicates
 // into one signal (Entra republishes records, and the trigger delivers at
@@ -70,13 +108,57 @@ type Batch struct {
 	opts    Options
 	signals []Signal
 	index   map[string]int // dedup key -> index in signals
-	failed  map[string]int // failed-secret key -> count (before the threshold)
+	failed  map[string]*failedCount
 	pending map[string]Signal
+}
+
+// failedCount counts the failed-secret sign-ins of one key below the
+// threshold, by the reason they are skipped if it is never reached.
+type failedCount struct {
+	total int
+	by    map[Outcome]int
 }
 
 // NewBatch starts an empty batch.
 func NewBatch(opts Options) *Batch {
-	return &Batch{opts: opts.withDefaults(), index: map[string]int{}, failed: map[string]int{}, pending: map[string]Signal{}}
+	return &Batch{opts: opts.withDefaults(), index: map[string]int{}, failed: map[string]*failedCount{}, pending: map[string]Signal{}}
+}
+
+// BelowThreshold counts, by skip reason, the failed-secret sign-ins
+// (Pending outcomes) whose key stayed below the threshold: they made no
+// signal, and the summary must still account for them.
+func (b *Batch) BelowThreshold() map[Outcome]int {
+	out := map[Outcome]int{}
+	for k, c := range b.failed {
+		if _, pending := b.pending[k]; !pending {
+			continue
+		}
+		for r, n := range c.by {
+			out[r] += n
+		}
+	}
+	return out
+}
+
+// failedReason classifies a failed-secret error code.
+func failedReason(code int) Outcome {
+	switch code {
+	case InvalidClientSecret:
+		return InvalidSecretBelowThreshold
+	case ExpiredClientSecret:
+		return ExpiredSecretBelowThreshold
+	}
+	return FailedSecretBelowThreshold
+}
+
+// checkTenant makes sure the typed decoder read the same tenant as the
+// scan intake judged. With the strict decoders they cannot differ; if they
+// ever do, the record is ambiguous and nothing is made of it.
+func checkTenant(decoded, scanned string) error {
+	if decoded != scanned {
+		return &entra.AmbiguousError{Reason: fmt.Sprintf("decoded tenant %.40q differs from the scanned %.40q", decoded, scanned)}
+	}
+	return nil
 }
 
 // Signals returns the batch's signals in order of first appearance.
@@ -99,55 +181,90 @@ func dedupKey(s Signal, extra string) string {
 }
 
 // SignIn examines a ServicePrincipalSignInLogs record. rec is the whole
-// record and props the offset of its properties. The fast view decides
-// whether the record can matter; only then is the record decoded fully.
-func (b *Batch) SignIn(rec []byte, props int, src Source) (Outcome, error) {
+// record, props the offset of its properties and tenant the tenant intake
+// read from the envelope (and checked against the allow-list): the one
+// reading of the record's tenant. The fast view decides whether the
+// record can matter; only then is the record decoded fully.
+func (b *Batch) SignIn(rec []byte, props int, tenant string, src Source) (Outcome, error) {
 	v, err := entra.ScanSignIn(rec, props)
 	if err != nil {
-		return Skipped, err
+		return "", err
 	}
 	if !v.Escaped && !b.signInMatters(v) {
-		return Skipped, nil
+		if len(v.ErrorCode) > 0 && !isZero(v.ErrorCode) {
+			return SignInOtherFailure, nil
+		}
+		return SignInWithoutRisk, nil
 	}
 	si, err := entra.DecodeSignIn(rec)
 	if err != nil {
-		return Skipped, err
+		return "", err
+	}
+	if err := checkTenant(si.Tenant(), tenant); err != nil {
+		return "", err
 	}
 	sigs := b.SignInSignals(si, src)
+	for _, s := range sigs {
+		if err := s.CheckIDs(); err != nil {
+			return "", err
+		}
+	}
+	out := Signalled
 	for _, s := range sigs {
 		extra := ""
 		if s.Kind == RiskySignIn || s.Kind == BlockedSignIn {
 			extra = s.IPAddress
 		}
 		if s.Kind == FailedSecretSignIns {
-			b.countFailed(s)
+			out = b.countFailed(s)
 			continue
 		}
 		b.add(s, dedupKey(s, extra))
 	}
 	if len(sigs) == 0 {
-		return Skipped, nil
+		if si.Properties.Status.ErrorCode != 0 {
+			return SignInOtherFailure, nil
+		}
+		return SignInWithoutRisk, nil
 	}
-	return Signalled, nil
+	return out, nil
 }
 
-func (b *Batch) countFailed(s Signal) {
+func isZero(code []byte) bool {
+	if len(code) == 1 && code[0] == '0' {
+		return true // nearly every sign-in
+	}
+	f, err := strconv.ParseFloat(string(code), 64)
+	return err == nil && f == 0
+}
+
+// countFailed counts one failed-secret sign-in towards its key's
+// threshold. It returns Signalled once the key has a signal (the records
+// before it are folded into it) and Pending until then.
+func (b *Batch) countFailed(s Signal) Outcome {
 	k := dedupKey(s, "")
 	if i, ok := b.index[k]; ok {
 		b.signals[i].Count++
-		return
+		return Signalled
 	}
-	b.failed[k]++
-	if _, ok := b.pending[k]; !ok {
+	c := b.failed[k]
+	if c == nil {
+		c = &failedCount{by: map[Outcome]int{}}
+		b.failed[k] = c
 		b.pending[k] = s
 	}
-	if b.failed[k] >= b.opts.FailedSecretThreshold {
+	c.total++
+	c.by[failedReason(s.ErrorCode)]++
+	if c.total >= b.opts.FailedSecretThreshold {
 		p := b.pending[k]
 		b.index[k] = len(b.signals)
-		p.Count = b.failed[k]
+		p.Count = c.total
 		b.signals = append(b.signals, p)
 		delete(b.pending, k)
+		delete(b.failed, k)
+		return Signalled
 	}
+	return Pending
 }
 
 var (
@@ -203,7 +320,7 @@ func inNetworks(ip string, nets []netip.Prefix) bool {
 func (b *Batch) SignInSignals(si entra.SignIn, src Source) []Signal {
 	p := si.Properties
 	base := Signal{
-		TenantID:           si.Tenant(),
+		TenantID:           si.Tenant(), // the caller has checked it is the scanned one
 		AppID:              strings.ToLower(p.AppID),
 		ServicePrincipalID: strings.ToLower(p.ServicePrincipalID),
 		DisplayName:        p.ServicePrincipalName,
@@ -263,21 +380,25 @@ func (b *Batch) SignInSignals(si entra.SignIn, src Source) []Signal {
 	return out
 }
 
-// RiskEvent examines a ServicePrincipalRiskEvents record.
-func (b *Batch) RiskEvent(rec []byte, src Source) (Outcome, error) {
+// RiskEvent examines a ServicePrincipalRiskEvents record of tenant (as
+// intake scanned it).
+func (b *Batch) RiskEvent(rec []byte, tenant string, src Source) (Outcome, error) {
 	r, err := entra.DecodeRiskEvent(rec)
 	if err != nil {
-		return Skipped, err
+		return "", err
+	}
+	if err := checkTenant(r.Tenant(), tenant); err != nil {
+		return "", err
 	}
 	p := r.Properties
 	// A detection that was dismissed or remediated is an update that asks
 	// for nothing; acting on it would undo a person's decision.
 	if p.RiskState != "" && p.RiskState != "atRisk" && p.RiskState != "confirmedCompromised" {
-		return Skipped, nil
+		return RiskNotActive, nil
 	}
 	s := Signal{
 		Kind:               RiskDetection,
-		TenantID:           r.Tenant(),
+		TenantID:           tenant,
 		AppID:              strings.ToLower(p.AppID),
 		ServicePrincipalID: strings.ToLower(p.ServicePrincipalID),
 		DisplayName:        p.ServicePrincipalDisplayName,
@@ -299,23 +420,30 @@ func (b *Batch) RiskEvent(rec []byte, src Source) (Outcome, error) {
 	if p.RiskEventType == "leakedCredentials" {
 		s.Kind = LeakedCredential
 	}
+	if err := s.CheckIDs(); err != nil {
+		return "", err
+	}
 	b.add(s, dedupKey(s, ""))
 	return Signalled, nil
 }
 
-// RiskyServicePrincipal examines a RiskyServicePrincipals record.
-func (b *Batch) RiskyServicePrincipal(rec []byte, src Source) (Outcome, error) {
+// RiskyServicePrincipal examines a RiskyServicePrincipals record of
+// tenant (as intake scanned it).
+func (b *Batch) RiskyServicePrincipal(rec []byte, tenant string, src Source) (Outcome, error) {
 	r, err := entra.DecodeRiskyServicePrincipal(rec)
 	if err != nil {
-		return Skipped, err
+		return "", err
+	}
+	if err := checkTenant(r.Tenant(), tenant); err != nil {
+		return "", err
 	}
 	p := r.Properties
 	if p.RiskState != "atRisk" && p.RiskState != "confirmedCompromised" {
-		return Skipped, nil
+		return ServicePrincipalNotAtRisk, nil
 	}
 	s := Signal{
 		Kind:               RiskyServicePrincipal,
-		TenantID:           r.Tenant(),
+		TenantID:           tenant,
 		AppID:              strings.ToLower(p.AppID),
 		ServicePrincipalID: strings.ToLower(p.ID),
 		DisplayName:        p.DisplayName,
@@ -329,6 +457,9 @@ func (b *Batch) RiskyServicePrincipal(rec []byte, src Source) (Outcome, error) {
 	// principal turning atRisk twice is one incident, confirmedCompromised
 	// after atRisk is another.
 	s.DetectionID = "state:" + p.RiskState
+	if err := s.CheckIDs(); err != nil {
+		return "", err
+	}
 	b.add(s, dedupKey(s, ""))
 	return Signalled, nil
 }
@@ -338,20 +469,23 @@ func (b *Batch) RiskyServicePrincipal(rec []byte, src Source) (Outcome, error) {
 // that could be credential management (or that the screen cannot read with
 // certainty) is decoded fully. FuzzAuditScreen holds the screen to the full
 // decoder.
-func (b *Batch) AuditLog(rec []byte, src Source) (Outcome, error) {
+func (b *Batch) AuditLog(rec []byte, tenant string, src Source) (Outcome, error) {
 	if v, err := entra.ScanAudit(rec); err == nil && !v.Escaped && !entra.CouldBeCredentialChange(v.ActivityDisplayName) {
-		return Skipped, nil
+		return AuditNotCredentialChange, nil
 	}
 	a, err := entra.DecodeAuditLog(rec)
 	if err != nil {
-		return Skipped, err
+		return "", err
+	}
+	if err := checkTenant(a.Tenant(), tenant); err != nil {
+		return "", err
 	}
 	if !a.IsCredentialChange() {
-		return Skipped, nil
+		return AuditNotCredentialChange, nil
 	}
 	s := Signal{
 		Kind:          CredentialChange,
-		TenantID:      a.Tenant(),
+		TenantID:      tenant,
 		DetectionID:   a.Properties.ID,
 		RiskEventType: a.Properties.ActivityDisplayName,
 		KeyIDs:        a.ChangedKeyIDs(),
@@ -372,6 +506,9 @@ func (b *Batch) AuditLog(rec []byte, src Source) (Outcome, error) {
 			s.ServicePrincipalID = strings.ToLower(t.ID)
 			s.DisplayName = t.DisplayName
 		}
+	}
+	if err := s.CheckIDs(); err != nil {
+		return "", err
 	}
 	b.add(s, dedupKey(s, ""))
 	return Signalled, nil

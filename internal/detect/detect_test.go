@@ -40,6 +40,8 @@ func FuzzSignInScreen(f *testing.F) {
 	f.Add([]byte(`{"category":"ServicePrincipalSignInLogs","properties":{"RiskState":"atRisk"}}`))
 	f.Add([]byte(`{"category":"ServicePrincipalSignInLogs","properties":{"ris\u006bState":"atRisk"}}`))
 	f.Add([]byte(`{"category":"ServicePrincipalSignInLogs","properties":{"status":{"errorCode":53003.0}}}`))
+	f.Add([]byte(`{"category":"ServicePrincipalSignInLogs","tenantId":"4bbb79f7-5724-4c9e-95f3-de075f6ec090","properties":{"riskState":"atRisk","riskState":"none"}}`))
+	f.Add([]byte(`{"category":"ServicePrincipalSignInLogs","tenantId":"4bbb79f7-5724-4c9e-95f3-de075f6ec090","properties":{"status":{"errorCode":0,"errorCode":7000215}}}`))
 	f.Fuzz(func(t *testing.T, rec []byte) {
 		sc, err := entra.ScanRecord(rec, jsonscan.SkipWS(rec, 0))
 		if err != nil || sc.Properties < 0 {
@@ -68,6 +70,8 @@ func FuzzRecordDecoders(f *testing.F) {
 			f.Add(r)
 		}
 	}
+	f.Add([]byte(`{"category":"ServicePrincipalRiskEvents","tenantId":"4bbb79f7-5724-4c9e-95f3-de075f6ec090","properties":{"riskState":"atRisk","appId":"../x","keyIds":["a/b"]}}`))
+	f.Add([]byte(`{"category":"ServicePrincipalRiskEvents","tenantId":"4bbb79f7-5724-4c9e-95f3-de075f6ec090","properties":{"riskState":"atRisk","AppId":"x","appId":"y"}}`))
 	f.Fuzz(func(t *testing.T, rec []byte) {
 		b := NewBatch(Options{})
 		sc, err := entra.ScanRecord(rec, jsonscan.SkipWS(rec, 0))
@@ -75,28 +79,37 @@ func FuzzRecordDecoders(f *testing.F) {
 			return
 		}
 		rec = rec[:sc.End]
+		tenant := sc.Tenant()
 		if sc.Properties >= 0 {
-			_, _ = b.SignIn(rec, sc.Properties, Source{})
+			_, _ = b.SignIn(rec, sc.Properties, tenant, Source{})
 		}
-		_, _ = b.RiskEvent(rec, Source{})
-		_, _ = b.RiskyServicePrincipal(rec, Source{})
-		_, _ = b.AuditLog(rec, Source{})
+		_, _ = b.RiskEvent(rec, tenant, Source{})
+		_, _ = b.RiskyServicePrincipal(rec, tenant, Source{})
+		_, _ = b.AuditLog(rec, tenant, Source{})
 		for _, s := range b.Signals() {
 			if s.Count < 1 {
 				t.Fatalf("signal with count %d", s.Count)
+			}
+			// Whatever the record, a signal carries the scanned tenant
+			// and ids that are safe in a Graph URL.
+			if s.TenantID != tenant {
+				t.Fatalf("signal tenant %q, scanned %q", s.TenantID, tenant)
+			}
+			if err := s.CheckIDs(); err != nil {
+				t.Fatalf("signal with a bad id: %v", err)
 			}
 		}
 	})
 }
 
 func TestAuditCredentialChange(t *testing.T) {
-	rec := []byte(`{"time":"2025-03-04T10:20:00Z","category":"AuditLogs","tenantId":"t","level":"Informational","properties":{
+	rec := []byte(`{"time":"2025-03-04T10:20:00Z","category":"AuditLogs","tenantId":"4bbb79f7-5724-4c9e-95f3-de075f6ec090","level":"Informational","properties":{
 	 "id":"Directory_1","activityDisplayName":"Update application – Certificates and secrets management ","operationType":"Update",
 	 "initiatedBy":{"app":{"displayName":"spresponder"}},
 	 "targetResources":[{"id":"acc848e9-e8ec-4feb-a521-8d58b5482e09","displayName":"Terraform-Datadog-CLI","type":"Application",
 	   "modifiedProperties":[{"displayName":"KeyDescription","oldValue":"[\"[KeyIdentifier=DBCD79C0-c3ea-46b9-9604-ff40d43b8618,KeyType=Password,KeyUsage=Verify,DisplayName=ci-secret]\"]","newValue":"[]"}]}]}}`)
 	b := NewBatch(Options{})
-	if _, err := b.AuditLog(rec, Source{}); err != nil {
+	if _, err := b.AuditLog(rec, "4bbb79f7-5724-4c9e-95f3-de075f6ec090", Source{}); err != nil {
 		t.Fatal(err)
 	}
 	s := b.Signals()
@@ -106,7 +119,7 @@ func TestAuditCredentialChange(t *testing.T) {
 	// The sample audit record (a device update) is not credential management.
 	b = NewBatch(Options{})
 	for _, r := range records(t, "sample-AuditLogs.json") {
-		if out, err := b.AuditLog(r, Source{}); err != nil || out != Skipped {
+		if out, err := b.AuditLog(r, "8a4de8b5-095c-47d0-a96f-a75130c61d53", Source{}); err != nil || out != AuditNotCredentialChange {
 			t.Fatalf("sample audit record: %v %v", out, err)
 		}
 	}

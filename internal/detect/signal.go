@@ -4,7 +4,12 @@
 // the same signals, which is what makes replay and dedup trustworthy.
 package detect
 
-import "time"
+import (
+	"strings"
+	"time"
+
+	"github.com/spresponder/spresponder/internal/ids"
+)
 
 // Kind names what a signal says. The string values are part of the replay
 // JSON contract: on-call scripts match on them, so they never change.
@@ -69,4 +74,54 @@ type Signal struct {
 	Time               time.Time `json:"time"`                  // the record's own time
 	DetectedTime       time.Time `json:"detectedTime,omitzero"` // when Entra detected it
 	Source             Source    `json:"source"`
+}
+
+// CheckIDs validates every id of the signal that can reach a Microsoft
+// Graph request path: tenant, app and service principal ids, key ids and
+// Conditional Access policy ids must be GUIDs, a thumbprint hex, and a
+// detection id of the documented form (ids.IsDetectionID). Intake
+// quarantines a record whose signal fails it; the playbook may call it
+// again before it builds a request. Empty ids other than the tenant are
+// allowed: they mean "not in the record", and the playbook looks them up.
+// The error wraps ids.ErrInvalid.
+func (s Signal) CheckIDs() error {
+	if err := ids.CheckGUID("tenantId", s.TenantID); err != nil {
+		return err
+	}
+	if s.AppID != "" {
+		if err := ids.CheckGUID("appId", s.AppID); err != nil {
+			return err
+		}
+	}
+	if s.ServicePrincipalID != "" {
+		if err := ids.CheckGUID("servicePrincipalId", s.ServicePrincipalID); err != nil {
+			return err
+		}
+	}
+	for _, k := range s.KeyIDs {
+		if err := ids.CheckGUID("keyIds", k); err != nil {
+			return err
+		}
+	}
+	for _, p := range s.PolicyIDs {
+		if err := ids.CheckGUID("policyIds", p); err != nil {
+			return err
+		}
+	}
+	if s.Thumbprint != "" {
+		if err := ids.CheckThumbprint("thumbprint", s.Thumbprint); err != nil {
+			return err
+		}
+	}
+	if s.DetectionID != "" {
+		d := s.DetectionID
+		if s.Kind == RiskyServicePrincipal {
+			// Made by detect from the risk state, not taken from the record.
+			d = strings.TrimPrefix(d, "state:")
+		}
+		if err := ids.CheckDetectionID("detectionId", d); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -10,8 +10,9 @@ import (
 // SignInView is what the fast path reads from a service-principal sign-in:
 // the fields that decide whether the record can matter. Values are slices
 // of the record (no copies); Escaped is set when any of them held a JSON
-// escape, in which case the caller must take the full decoder instead of
-// trusting the raw bytes.
+// escape, or when a key it reads is escaped, repeated or spelled in
+// another case, in which case the caller must take the full decoder (which
+// refuses an ambiguous record) instead of trusting the raw bytes.
 type SignInView struct {
 	AppID                 []byte
 	ServicePrincipalID    []byte
@@ -26,6 +27,13 @@ type SignInView struct {
 // ScanSignIn reads a SignInView from the properties object at b[props].
 func ScanSignIn(b []byte, props int) (SignInView, error) {
 	var v SignInView
+	var seen uint16 // wanted keys read so far, by bit
+	once := func(bit uint16) {
+		if seen&bit != 0 {
+			v.Escaped = true // a key twice: let the full decoder judge
+		}
+		seen |= bit
+	}
 	str := func(dst *[]byte, i int) (int, error) {
 		if jsonscan.IsNull(b, i) {
 			return i + 4, nil
@@ -49,18 +57,25 @@ func ScanSignIn(b []byte, props int) (SignInView, error) {
 		}
 		switch string(key) {
 		case "appId":
+			once(1 << 0)
 			return str(&v.AppID, i)
 		case "servicePrincipalId":
+			once(1 << 1)
 			return str(&v.ServicePrincipalID, i)
 		case "ipAddress":
+			once(1 << 2)
 			return str(&v.IPAddress, i)
 		case "riskLevelDuringSignIn":
+			once(1 << 3)
 			return str(&v.RiskLevelDuringSignIn, i)
 		case "riskLevelAggregated":
+			once(1 << 4)
 			return str(&v.RiskLevelAggregated, i)
 		case "riskState":
+			once(1 << 5)
 			return str(&v.RiskState, i)
 		case "status":
+			once(1 << 6)
 			if b[i] != '{' {
 				return jsonscan.SkipValue(b, i)
 			}
@@ -71,6 +86,7 @@ func ScanSignIn(b []byte, props int) (SignInView, error) {
 					}
 					return jsonscan.SkipValue(b, j)
 				}
+				once(1 << 7)
 				if b[j] == '"' {
 					return str(&v.ErrorCode, j)
 				}

@@ -188,8 +188,13 @@ func (a AuditLog) ChangedKeyIDs() []string {
 	return ids
 }
 
-// decode decodes a record into v, naming the category in errors.
-func decode(rec []byte, v any, cat Category) error {
+// decode decodes a record into v, naming the category in errors. It first
+// makes sure the record has one reading (checkKeys): encoding/json alone
+// would take any spelling of a key, and the last of two.
+func decode(rec []byte, v any, s *shape, cat Category) error {
+	if err := checkKeys(rec, s); err != nil {
+		return fmt.Errorf("decode %s record: %w", cat, err)
+	}
 	if err := json.Unmarshal(rec, v); err != nil {
 		return fmt.Errorf("decode %s record: %w", cat, err)
 	}
@@ -199,23 +204,23 @@ func decode(rec []byte, v any, cat Category) error {
 // DecodeSignIn decodes a ServicePrincipalSignInLogs record fully.
 func DecodeSignIn(rec []byte) (SignIn, error) {
 	var s SignIn
-	return s, decode(rec, &s, ServicePrincipalSignInLogs)
+	return s, decode(rec, &s, signInShape, ServicePrincipalSignInLogs)
 }
 
 // DecodeRiskEvent decodes a ServicePrincipalRiskEvents record.
 func DecodeRiskEvent(rec []byte) (RiskEvent, error) {
 	var r RiskEvent
-	return r, decode(rec, &r, ServicePrincipalRiskEvents)
+	return r, decode(rec, &r, riskEventShape, ServicePrincipalRiskEvents)
 }
 
 // DecodeRiskyServicePrincipal decodes a RiskyServicePrincipals record.
 func DecodeRiskyServicePrincipal(rec []byte) (RiskyServicePrincipal, error) {
 	var r RiskyServicePrincipal
-	return r, decode(rec, &r, RiskyServicePrincipals)
+	return r, decode(rec, &r, riskySPShape, RiskyServicePrincipals)
 }
 
 // DecodeAuditLog decodes an AuditLogs record.
 func DecodeAuditLog(rec []byte) (AuditLog, error) {
 	var a AuditLog
-	return a, decode(rec, &a, AuditLogs)
+	return a, decode(rec, &a, auditShape, AuditLogs)
 }

@@ -9,6 +9,7 @@ package intake
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/spresponder/spresponder/internal/detect"
 	"github.com/spresponder/spresponder/internal/entra"
+	"github.com/spresponder/spresponder/internal/ids"
 	"github.com/spresponder/spresponder/internal/invocation"
 	"github.com/spresponder/spresponder/internal/jsonscan"
 	"github.com/spresponder/spresponder/internal/quarantine"
@@ -39,7 +41,9 @@ type Config struct {
 	Detect         detect.Options
 }
 
-// Stats counts what one batch held.
+// Stats counts what one batch held. Every record is signalled (folded
+// into a signal), skipped (SkippedBy names why) or quarantined (ByReason
+// names why).
 type Stats struct {
 	Events      int            `json:"events"`
 	Records     int            `json:"records"`
@@ -47,7 +51,45 @@ type Stats struct {
 	Skipped     int            `json:"skipped"`
 	Quarantined int            `json:"quarantined"`
 	ByCategory  map[string]int `json:"byCategory,omitempty"`
-	ByReason    map[string]int `json:"byReason,omitempty"`
+	ByReason    map[string]int `json:"byReason,omitempty"`  // quarantined, by reason
+	SkippedBy   map[string]int `json:"skippedBy,omitempty"` // skipped, by reason
+}
+
+// Reasons a record is skipped before detection, by category. The reasons
+// detection gives are detect.Outcome values.
+const (
+	SkipUserSignIn            = "userSignIn"            // interactive, non-interactive and ADFS user sign-ins
+	SkipUserRisk              = "userRisk"              // risky users and user risk detections
+	SkipManagedIdentitySignIn = "managedIdentitySignIn" // managed identities have no secret to leak
+	SkipCategoryNotUsed       = "categoryNotUsed"       // another category Entra streams
+	SkipUnknownCategory       = "unknownCategory"       // a category Entra did not stream before
+)
+
+// skipReason names why a record of a category the responder does not
+// decode is skipped.
+func skipReason(knownName string) string {
+	switch knownName {
+	case "SignInLogs", "NonInteractiveUserSignInLogs", "ADFSSignInLogs":
+		return SkipUserSignIn
+	case "RiskyUsers", "UserRiskEvents":
+		return SkipUserRisk
+	case "ManagedIdentitySignInLogs":
+		return SkipManagedIdentitySignIn
+	case "":
+		return SkipUnknownCategory
+	}
+	return SkipCategoryNotUsed
+}
+
+func (s *Stats) skip(reason string, n int) {
+	if n == 0 {
+		return
+	}
+	s.Skipped += n
+	if s.SkippedBy == nil {
+		s.SkippedBy = map[string]int{}
+	}
+	s.SkippedBy[reason] += n
 }
 
 // Add folds o into s.
@@ -69,17 +111,34 @@ func (s *Stats) Add(o Stats) {
 		}
 		s.ByReason[k] += v
 	}
+	for k, v := range o.SkippedBy {
+		if s.SkippedBy == nil {
+			s.SkippedBy = map[string]int{}
+		}
+		s.SkippedBy[k] += v
+	}
 }
 
-// Summary renders the counts in one line for people.
+// Summary renders the counts in one line for people, with the reason for
+// every skipped and every quarantined record:
+//
+//	events=2 records=9 signals=1 skipped=7 quarantined=1; skipped: signInWithoutRisk=5 userSignIn=2; quarantined: ambiguousRecord=1
 func (s Stats) Summary() string {
 	line := fmt.Sprintf("events=%d records=%d signals=%d skipped=%d quarantined=%d", s.Events, s.Records, s.Signals, s.Skipped, s.Quarantined)
-	if len(s.ByReason) > 0 {
-		var parts []string
-		for _, k := range slices.Sorted(maps.Keys(s.ByReason)) {
-			parts = append(parts, fmt.Sprintf("%s=%d", k, s.ByReason[k]))
+	for _, g := range []struct {
+		name string
+		m    map[string]int
+	}{{"skipped", s.SkippedBy}, {"quarantined", s.ByReason}} {
+		if len(g.m) == 0 {
+			continue
 		}
-		line += " (" + strings.Join(parts, " ") + ")"
+		var parts []string
+		for _, k := range slices.Sorted(maps.Keys(g.m)) {
+			if g.m[k] != 0 {
+				parts = append(parts, fmt.Sprintf("%s=%d", k, g.m[k]))
+			}
+		}
+		line += "; " + g.name + ": " + strings.Join(parts, " ")
 	}
 	return line
 }
@@ -87,22 +146,29 @@ func (s Stats) Summary() string {
 // Intake processes batches. It is safe for concurrent use: each call keeps
 // its state on the stack.
 type Intake struct {
-	cfg     Config
-	tenants map[string]bool
+	cfg Config
+	// tenants maps each allowed tenant id, in the case it is configured
+	// and in lower case, to its lower-case form: the lookup with the
+	// record's raw bytes allocates nothing and yields the tenant string
+	// signals carry.
+	tenants map[string]string
 	keeper  quarantine.Keeper
 	log     *zap.Logger
 	now     func() time.Time
 }
 
-// New builds an Intake. keeper stores quarantined input; log receives one
-// line per quarantined item.
+// New builds an Intake. keeper stores quarantined input; log receives a
+// line per quarantined item (up to MaxLoggedItems per batch, then one
+// line for the rest).
 func New(cfg Config, keeper quarantine.Keeper, log *zap.Logger, now func() time.Time) *Intake {
 	if cfg.MaxEventBytes <= 0 {
 		cfg.MaxEventBytes = DefaultMaxEventBytes
 	}
-	t := map[string]bool{}
+	t := map[string]string{}
 	for _, id := range cfg.AllowedTenants {
-		t[strings.ToLower(strings.TrimSpace(id))] = true
+		id = strings.TrimSpace(id)
+		t[id] = strings.ToLower(id)
+		t[strings.ToLower(id)] = strings.ToLower(id)
 	}
 	return &Intake{cfg: cfg, tenants: t, keeper: keeper, log: log, now: now}
 }
@@ -113,46 +179,82 @@ type Result struct {
 	Stats   Stats
 }
 
+// MaxLoggedItems bounds the log lines one batch writes about quarantined
+// items; the rest are counted in one line. A flood of junk must not become
+// a flood of logs.
+const MaxLoggedItems = 20
+
+// MaxItemsPerReason bounds the items one batch keeps separately for one
+// reason. Past it, the rest of that reason is kept together as one item
+// (their bodies joined, see overflow), so that a body of junk lines costs a
+// few writes, not one per line, and still loses nothing.
+const MaxItemsPerReason = 256
+
+// batch is the state of one Process call.
+type batch struct {
+	det   *detect.Batch
+	st    Stats
+	items []quarantine.Item
+	// overflow holds, per reason and level, what is past MaxItemsPerReason.
+	overflow map[overflowKey]*overflow
+	perReas  map[quarantine.Reason]int
+}
+
+type overflowKey struct {
+	reason quarantine.Reason
+	record bool // records (joined into one {"records":[...]} body) or events (NDJSON)
+}
+
+type overflow struct {
+	first, last quarantine.Position
+	n           int
+	body        []byte
+}
+
 // Process walks the events. It fails only when quarantine itself fails:
 // then the batch must not be acknowledged, because something received
-// would otherwise be lost.
+// would otherwise be lost. Quarantined items are kept together at the end
+// (quarantine.KeepAll), before Process returns.
 func (in *Intake) Process(ctx context.Context, events []invocation.Event) (Result, error) {
-	b := detect.NewBatch(in.cfg.Detect)
-	st := Stats{ByCategory: map[string]int{}, ByReason: map[string]int{}}
+	bt := &batch{
+		det:      detect.NewBatch(in.cfg.Detect),
+		st:       Stats{ByCategory: map[string]int{}, ByReason: map[string]int{}, SkippedBy: map[string]int{}},
+		overflow: map[overflowKey]*overflow{},
+		perReas:  map[quarantine.Reason]int{},
+	}
 	for ei := range events {
 		ev := &events[ei]
-		st.Events++
+		bt.st.Events++
 		pos := quarantine.Position{
 			Partition: ev.Pos.Partition, SequenceNumber: ev.Pos.SequenceNumber, Offset: ev.Pos.Offset,
 			EnqueuedTime: ev.Pos.EnqueuedTime, Event: ev.Pos.Index, Record: -1,
 		}
 		switch {
 		case ev.Err != nil:
-			if err := in.keep(ctx, &st, quarantine.MalformedEvent, ev.Err.Error(), pos, ev.Body); err != nil {
-				return Result{}, err
-			}
+			in.keep(bt, quarantine.MalformedEvent, ev.Err.Error(), pos, ev.Body)
 			continue
 		case len(ev.Body) > in.cfg.MaxEventBytes:
-			detail := fmt.Sprintf("event of %d bytes exceeds the limit of %d", len(ev.Body), in.cfg.MaxEventBytes)
-			if err := in.keep(ctx, &st, quarantine.Oversized, detail, pos, ev.Body); err != nil {
-				return Result{}, err
-			}
+			in.keep(bt, quarantine.Oversized, fmt.Sprintf("event of %d bytes exceeds the limit of %d", len(ev.Body), in.cfg.MaxEventBytes), pos, ev.Body)
 			continue
 		}
-		if err := in.event(ctx, b, &st, ev, pos); err != nil {
-			return Result{}, err
-		}
+		in.event(bt, ev, pos)
 	}
-	sigs := b.Signals()
-	st.Signals = len(sigs)
-	return Result{Signals: sigs, Stats: st}, nil
+	for reason, n := range bt.det.BelowThreshold() {
+		bt.st.skip(string(reason), n)
+	}
+	if err := in.flush(ctx, bt); err != nil {
+		return Result{}, err
+	}
+	sigs := bt.det.Signals()
+	bt.st.Signals = len(sigs)
+	return Result{Signals: sigs, Stats: bt.st}, nil
 }
 
 // event walks one {"records":[...]} body.
-func (in *Intake) event(ctx context.Context, b *detect.Batch, st *Stats, ev *invocation.Event, pos quarantine.Position) error {
+func (in *Intake) event(bt *batch, ev *invocation.Event, pos quarantine.Position) {
 	body := ev.Body
+	st := &bt.st
 	sawRecords := false
-	var keepErr error
 	_, err := jsonscan.Object(body, 0, func(key []byte, _ bool, v int) (int, error) {
 		if string(key) != "records" {
 			return jsonscan.SkipValue(body, v)
@@ -167,68 +269,17 @@ func (in *Intake) event(ctx context.Context, b *detect.Batch, st *Stats, ev *inv
 				if err != nil {
 					return end, err
 				}
-				keepErr = in.keep(ctx, st, quarantine.UnknownShape, "record is not an object", rpos, body[r:end])
-				return end, keepErr
+				in.keep(bt, quarantine.UnknownShape, "record is not an object", rpos, body[r:end])
+				return end, nil
 			}
 			sc, err := entra.ScanRecord(body, r)
 			if err != nil {
 				return sc.End, err // structure broken: the event is malformed
 			}
-			rec := body[r:sc.End]
-			if len(sc.Category) == 0 {
-				keepErr = in.keep(ctx, st, quarantine.UnknownShape, "record has no category", rpos, rec)
-				return sc.End, keepErr
-			}
-			if !entra.Handled(sc.Category) {
-				st.Skipped++
-				if name := entra.KnownName(sc.Category); name != "" {
-					st.ByCategory[name]++
-				} else {
-					st.ByCategory["other"]++
-				}
-				return sc.End, nil
-			}
-			cat := handledCategory(sc.Category)
-			// The common case (a lower-case tenantId in the allow-list) is a
-			// map lookup that allocates nothing; only a miss pays for the
-			// lower-casing and resourceId fallback.
-			if len(in.tenants) > 0 && !in.tenants[string(sc.TenantID)] && !in.tenants[sc.Tenant()] {
-				keepErr = in.keep(ctx, st, quarantine.ForeignTenant, "tenant "+sc.Tenant()+" is not in the allow-list", rpos, rec)
-				return sc.End, keepErr
-			}
-			src := detect.Source{
-				Partition: pos.Partition, SequenceNumber: pos.SequenceNumber, Offset: pos.Offset,
-				EnqueuedTime: pos.EnqueuedTime, Event: pos.Event, Record: ri,
-			}
-			var out detect.Outcome
-			switch cat {
-			case entra.ServicePrincipalSignInLogs:
-				if sc.Properties < 0 {
-					err = fmt.Errorf("sign-in record has no properties")
-				} else {
-					out, err = b.SignIn(rec, sc.Properties-r, src)
-				}
-			case entra.ServicePrincipalRiskEvents:
-				out, err = b.RiskEvent(rec, src)
-			case entra.RiskyServicePrincipals:
-				out, err = b.RiskyServicePrincipal(rec, src)
-			case entra.AuditLogs:
-				out, err = b.AuditLog(rec, src)
-			}
-			st.ByCategory[string(cat)]++
-			if err != nil {
-				keepErr = in.keep(ctx, st, quarantine.MalformedRecord, err.Error(), rpos, rec)
-				return sc.End, keepErr
-			}
-			if out == detect.Skipped {
-				st.Skipped++
-			}
+			in.record(bt, body[r:sc.End], sc, r, pos, rpos)
 			return sc.End, nil
 		})
 	})
-	if keepErr != nil {
-		return keepErr
-	}
 	if err == nil && !sawRecords {
 		err = fmt.Errorf(`event body has no "records" array`)
 	}
@@ -236,25 +287,169 @@ func (in *Intake) event(ctx context.Context, b *detect.Batch, st *Stats, ev *inv
 		// Records already counted stay counted: their signals are kept too,
 		// and the whole event is quarantined so nothing after the break is
 		// lost either.
-		return in.keep(ctx, st, quarantine.MalformedEvent, err.Error(), pos, body)
+		in.keep(bt, quarantine.MalformedEvent, err.Error(), pos, body)
 	}
-	return nil
 }
 
-func (in *Intake) keep(ctx context.Context, st *Stats, reason quarantine.Reason, detail string, pos quarantine.Position, body []byte) error {
-	st.Quarantined++
-	st.ByReason[string(reason)]++
-	it := quarantine.NewItem(reason, detail, pos, body, in.now())
-	in.log.Warn("input quarantined",
-		zap.String("reason", string(reason)), zap.String("detail", detail),
-		zap.String("partition", pos.Partition), zap.Int64("sequence_number", pos.SequenceNumber),
-		zap.Int("event", pos.Event), zap.Int("record", pos.Record), zap.Int("bytes", len(body)),
-		zap.String("quarantine_id", it.ID))
-	if in.keeper == nil {
-		return fmt.Errorf("quarantine %s at %s: no quarantine store configured", reason, pos)
+// record judges one scanned record. Everything it decides (the category,
+// the allow-list, the signal's tenant) comes from the one scan; an
+// envelope that reads two ways is quarantined before anything else.
+func (in *Intake) record(bt *batch, rec []byte, sc entra.Scan, r int, pos, rpos quarantine.Position) {
+	st := &bt.st
+	handled := entra.Handled(sc.Category)
+	// An ambiguous tenant or resourceId does not matter in a record that
+	// is skipped anyway, unless the doubt reaches the category.
+	if sc.Ambiguity != "" && (handled || sc.CategoryAmbiguous) {
+		in.keep(bt, quarantine.Ambiguous, sc.Ambiguity, rpos, rec)
+		return
 	}
-	if err := in.keeper.Keep(ctx, it); err != nil {
-		return fmt.Errorf("quarantine %s at %s: %w", reason, pos, err)
+	if len(sc.Category) == 0 {
+		in.keep(bt, quarantine.UnknownShape, "record has no category", rpos, rec)
+		return
+	}
+	if !handled {
+		name := entra.KnownName(sc.Category)
+		if name != "" {
+			st.ByCategory[name]++
+		} else {
+			st.ByCategory["other"]++
+		}
+		st.skip(skipReason(name), 1)
+		return
+	}
+	cat := handledCategory(sc.Category)
+	if sc.TenantsDisagree() {
+		in.keep(bt, quarantine.Ambiguous, "tenantId and resourceId name different tenants", rpos, rec)
+		return
+	}
+	// The common case (a tenantId in the allow-list) is a map lookup that
+	// allocates nothing; only a miss pays for the lower-casing and the
+	// resourceId fallback.
+	var tenant string
+	if len(in.tenants) > 0 {
+		t, ok := in.tenants[string(sc.TenantID)]
+		if !ok {
+			t, ok = in.tenants[sc.Tenant()]
+		}
+		if !ok {
+			in.keep(bt, quarantine.ForeignTenant, fmt.Sprintf("tenant %.64q is not in the allow-list", sc.Tenant()), rpos, rec)
+			return
+		}
+		tenant = t
+	} else {
+		tenant = sc.Tenant()
+	}
+	if err := ids.CheckGUID("tenantId", tenant); err != nil {
+		in.keep(bt, quarantine.InvalidID, err.Error(), rpos, rec)
+		return
+	}
+	src := detect.Source{
+		Partition: pos.Partition, SequenceNumber: pos.SequenceNumber, Offset: pos.Offset,
+		EnqueuedTime: pos.EnqueuedTime, Event: pos.Event, Record: rpos.Record,
+	}
+	var out detect.Outcome
+	var err error
+	switch cat {
+	case entra.ServicePrincipalSignInLogs:
+		if sc.Properties < 0 {
+			err = fmt.Errorf("sign-in record has no properties")
+		} else {
+			out, err = bt.det.SignIn(rec, sc.Properties-r, tenant, src)
+		}
+	case entra.ServicePrincipalRiskEvents:
+		out, err = bt.det.RiskEvent(rec, tenant, src)
+	case entra.RiskyServicePrincipals:
+		out, err = bt.det.RiskyServicePrincipal(rec, tenant, src)
+	case entra.AuditLogs:
+		out, err = bt.det.AuditLog(rec, tenant, src)
+	}
+	st.ByCategory[string(cat)]++
+	switch {
+	case errors.Is(err, entra.ErrAmbiguous):
+		in.keep(bt, quarantine.Ambiguous, err.Error(), rpos, rec)
+	case errors.Is(err, ids.ErrInvalid):
+		in.keep(bt, quarantine.InvalidID, err.Error(), rpos, rec)
+	case err != nil:
+		in.keep(bt, quarantine.MalformedRecord, err.Error(), rpos, rec)
+	case out.Skipped():
+		st.skip(string(out), 1)
+	}
+}
+
+// keep counts an item for quarantine and queues it; flush writes the
+// queue. Past MaxItemsPerReason items of one reason, the rest are joined
+// into one overflow item per reason.
+func (in *Intake) keep(bt *batch, reason quarantine.Reason, detail string, pos quarantine.Position, body []byte) {
+	bt.st.Quarantined++
+	bt.st.ByReason[string(reason)]++
+	bt.perReas[reason]++
+	if bt.perReas[reason] <= MaxItemsPerReason {
+		it := quarantine.NewItem(reason, detail, pos, body, in.now())
+		bt.items = append(bt.items, it)
+		if len(bt.items) <= MaxLoggedItems {
+			in.log.Warn("input quarantined",
+				zap.String("reason", string(reason)), zap.String("detail", detail),
+				zap.String("partition", pos.Partition), zap.Int64("sequence_number", pos.SequenceNumber),
+				zap.Int("event", pos.Event), zap.Int("record", pos.Record), zap.Int("bytes", len(body)),
+				zap.String("quarantine_id", it.ID))
+		}
+		return
+	}
+	k := overflowKey{reason: reason, record: pos.Record >= 0}
+	o := bt.overflow[k]
+	if o == nil {
+		o = &overflow{first: pos}
+		bt.overflow[k] = o
+	}
+	o.last = pos
+	o.n++
+	// Records are joined into one event body, so replaying the item feeds
+	// them all through intake again; events are joined one per line (the
+	// replay file format), whatever they hold.
+	switch {
+	case k.record && o.n == 1:
+		o.body = append(o.body, `{"records":[`...)
+	case k.record:
+		o.body = append(o.body, ',')
+	case o.n > 1:
+		o.body = append(o.body, '\n')
+	}
+	o.body = append(o.body, body...)
+}
+
+// flush keeps the queued items, the overflow ones last, in one KeepAll.
+func (in *Intake) flush(ctx context.Context, bt *batch) error {
+	items := bt.items
+	for _, k := range slices.SortedFunc(maps.Keys(bt.overflow), func(a, b overflowKey) int {
+		return strings.Compare(fmt.Sprint(a), fmt.Sprint(b))
+	}) {
+		o := bt.overflow[k]
+		body := o.body
+		if k.record {
+			body = append(body, "]}"...)
+		}
+		what := "events, one per line"
+		if k.record {
+			what = `records, joined in one {"records":[...]} body`
+		}
+		detail := fmt.Sprintf("%d more %s items past the %d kept one by one in this batch (%s; first at %s, last at %s)",
+			o.n, k.reason, MaxItemsPerReason, what, o.first, o.last)
+		pos := o.first
+		pos.Record = -1
+		items = append(items, quarantine.NewItem(k.reason, detail, pos, body, in.now()))
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	if n := len(bt.items); n > MaxLoggedItems || len(bt.overflow) > 0 {
+		in.log.Warn("more input quarantined than logged one by one",
+			zap.Int("items", len(items)), zap.Int("quarantined", bt.st.Quarantined), zap.Any("by_reason", bt.st.ByReason))
+	}
+	if in.keeper == nil {
+		return fmt.Errorf("quarantine %d items: no quarantine store configured", len(items))
+	}
+	if err := quarantine.KeepAll(ctx, in.keeper, items); err != nil {
+		return fmt.Errorf("quarantine %d items (%s first): %w", len(items), items[0].Position, err)
 	}
 	return nil
 }
@@ -262,9 +457,16 @@ func (in *Intake) keep(ctx context.Context, st *Stats, reason quarantine.Reason,
 // KeepInvocation quarantines a whole invocation body whose envelope could
 // not be decoded, so not even its events can be told apart.
 func (in *Intake) KeepInvocation(ctx context.Context, body []byte, cause error) error {
-	var st Stats
-	st.ByReason = map[string]int{}
-	return in.keep(ctx, &st, quarantine.MalformedEvent, "invocation envelope: "+cause.Error(), quarantine.Position{Event: -1, Record: -1}, body)
+	it := quarantine.NewItem(quarantine.MalformedEvent, "invocation envelope: "+cause.Error(), quarantine.Position{Event: -1, Record: -1}, body, in.now())
+	in.log.Warn("input quarantined", zap.String("reason", string(it.Reason)), zap.String("detail", it.Detail),
+		zap.Int("bytes", len(body)), zap.String("quarantine_id", it.ID))
+	if in.keeper == nil {
+		return errors.New("quarantine invocation: no quarantine store configured")
+	}
+	if err := in.keeper.Keep(ctx, it); err != nil {
+		return fmt.Errorf("quarantine invocation: %w", err)
+	}
+	return nil
 }
 
 // handledCategory maps a handled category's bytes to its constant, so the

@@ -1,17 +1,21 @@
 package intake
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/spresponder/spresponder/internal/detect"
 	"github.com/spresponder/spresponder/internal/invocation"
@@ -72,8 +76,10 @@ func TestSamplesGiveSignals(t *testing.T) {
 		sample(t, "sample-ManagedIdentitySignInLogs.json"),
 		sample(t, "sample-AuditLogs.json"),
 	)
-	if len(k.items) != 0 {
-		t.Fatalf("quarantined %d items: %+v", len(k.items), k.items[0])
+	// The one sample record whose tenant is not a GUID (the REAL fixture's
+	// anonymised "1111111111-902d-...") is kept, not acted on.
+	if len(k.items) != 1 || k.items[0].Reason != quarantine.InvalidID || !strings.Contains(k.items[0].Detail, "1111111111-902d") {
+		t.Fatalf("quarantined %d items, want the sign-in with a non-GUID tenant: %v", len(k.items), k.items)
 	}
 	kinds := map[detect.Kind][]detect.Signal{}
 	for _, s := range res.Signals {
@@ -112,14 +118,14 @@ func TestSamplesGiveSignals(t *testing.T) {
 		t.Errorf("unexpected sign-in signals: %+v", res.Signals)
 	}
 	st := res.Stats
-	if st.Events != 7 || st.Quarantined != 0 || st.Signals != len(res.Signals) {
+	if st.Events != 7 || st.Quarantined != 1 || st.Signals != len(res.Signals) {
 		t.Errorf("stats = %+v", st)
 	}
 	if st.ByCategory["SignInLogs"] != 1 || st.ByCategory["ManagedIdentitySignInLogs"] != 1 {
 		t.Errorf("by category = %v", st.ByCategory)
 	}
-	if st.Records != st.Skipped+countSignalled(res) {
-		t.Logf("records=%d skipped=%d signals=%d", st.Records, st.Skipped, st.Signals)
+	if st.Records != st.Skipped+st.Quarantined+countSignalled(res) {
+		t.Errorf("records=%d skipped=%d quarantined=%d signalled=%d: some records are not accounted for", st.Records, st.Skipped, st.Quarantined, countSignalled(res))
 	}
 }
 
@@ -147,7 +153,7 @@ func signIn(code int, keyID, ip, riskState string) map[string]any {
 		"time": "2025-03-04T10:15:02Z", "category": "ServicePrincipalSignInLogs", "tenantId": tenant,
 		"resultType": code, "Level": "4",
 		"properties": map[string]any{
-			"id": "si-" + ip + keyID, "appId": "6131d760-7fda-4db5-8bb1-b771898e9f15", "servicePrincipalId": "b029d485-a308-4311-8720-fb3192e5284e",
+			"id": "si-" + strings.ReplaceAll(ip, ".", "-") + keyID, "appId": "6131d760-7fda-4db5-8bb1-b771898e9f15", "servicePrincipalId": "b029d485-a308-4311-8720-fb3192e5284e",
 			"ipAddress": ip, "status": map[string]any{"errorCode": code}, "riskState": riskState, "riskLevelDuringSignIn": "none",
 			"servicePrincipalCredentialKeyId": keyID, "clientCredentialType": "clientSecret", "createdDateTime": "2025-03-04T10:15:02Z",
 		},
@@ -225,5 +231,125 @@ func TestQuarantineFailureFailsTheBatch(t *testing.T) {
 	_, err := in.Process(context.Background(), []invocation.Event{{Body: []byte(`{"records":[7]}`)}})
 	if err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// Every skipped record says why, and a failed-secret sign-in below the
+// threshold is counted (it used to be counted nowhere), with an expired
+// secret (7000222) kept apart from an invalid one (7000215).
+func TestEverySkippedRecordHasAReason(t *testing.T) {
+	key := "dbcd79c0-c3ea-46b9-9604-ff40d43b8618"
+	dismissed := strings.Replace(leakRecord(okEnvelope, okProps), `"riskState":"atRisk"`, `"riskState":"dismissed"`, 1)
+	res, k := run(t, Config{AllowedTenants: []string{tenant}},
+		sample(t, "sample-SignInLogs.json"),
+		sample(t, "sample-ManagedIdentitySignInLogs.json"),
+		sample(t, "sample-AuditLogs.json"),
+		body(t, signIn(0, key, "198.51.100.7", "none"), signIn(50126, key, "198.51.100.7", "none"),
+			signIn(7000215, key, "198.51.100.8", "none"), signIn(7000222, "3f5518bb-4d4d-480f-bdd0-7b04a58e2800", "198.51.100.9", "none"),
+			map[string]any{"category": "SomethingNew", "tenantId": tenant}),
+		events(dismissed),
+	)
+	st := res.Stats
+	want := map[string]int{
+		SkipUserSignIn: 1, SkipManagedIdentitySignIn: 1, SkipUnknownCategory: 1,
+		string(detect.SignInWithoutRisk): 1, string(detect.SignInOtherFailure): 1,
+		string(detect.InvalidSecretBelowThreshold): 1, string(detect.ExpiredSecretBelowThreshold): 1,
+		string(detect.RiskNotActive): 1,
+	}
+	// The audit sample's tenant is not in the allow-list: it is kept.
+	if len(k.items) != 1 || k.items[0].Reason != quarantine.ForeignTenant {
+		t.Errorf("kept %+v", k.items)
+	}
+	sum := 0
+	for r, n := range st.SkippedBy {
+		sum += n
+		if want[r] != n {
+			t.Errorf("skipped for %s: %d, want %d", r, n, want[r])
+		}
+	}
+	for r, n := range want {
+		if st.SkippedBy[r] != n {
+			t.Errorf("skipped for %s: %d, want %d (all: %v)", r, st.SkippedBy[r], n, st.SkippedBy)
+		}
+	}
+	if sum != st.Skipped || st.Records != st.Skipped+st.Quarantined+countSignalled(res) {
+		t.Errorf("stats do not add up: %+v", st)
+	}
+	line := st.Summary()
+	for _, part := range []string{"skipped=8 quarantined=1", "expiredSecretBelowThreshold=1", "invalidSecretBelowThreshold=1", "userSignIn=1", "; quarantined: foreignTenant=1"} {
+		if !strings.Contains(line, part) {
+			t.Errorf("summary %q lacks %q", line, part)
+		}
+	}
+}
+
+// batchKeeper records how it was called.
+type batchKeeper struct {
+	memKeeper
+	batches int
+}
+
+func (b *batchKeeper) KeepAll(_ context.Context, items []quarantine.Item) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.batches++
+	b.items = append(b.items, items...)
+	return nil
+}
+
+// A flood of junk costs a few writes in one batch, a bounded number of log
+// lines, and loses nothing: every line is in some kept item.
+func TestJunkFloodIsKeptInOneBatch(t *testing.T) {
+	const n = 5000
+	evs := make([]invocation.Event, n)
+	for i := range evs {
+		evs[i] = invocation.Event{Body: []byte(fmt.Sprintf("junk line %d", i)), Err: errors.New("event body is not JSON"), Pos: invocation.Position{Partition: "1", Index: i}}
+	}
+	recs := make([]string, n)
+	for i := range recs {
+		recs[i] = fmt.Sprintf(`{"category":"ServicePrincipalRiskEvents","tenantId":"%s","n":%d}`, foreignTenant, i)
+	}
+	evs = append(evs, invocation.Event{Body: events(recs...), Pos: invocation.Position{Partition: "1", Index: n}})
+	core, logs := observer.New(zap.InfoLevel)
+	k := &batchKeeper{}
+	in := New(Config{AllowedTenants: []string{tenant}}, k, zap.New(core), func() time.Time { return epoch })
+	res, err := in.Process(context.Background(), evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.batches != 1 {
+		t.Errorf("KeepAll called %d times, want once", k.batches)
+	}
+	if len(k.items) > 2*MaxItemsPerReason+2 {
+		t.Errorf("%d items kept for 2 reasons", len(k.items))
+	}
+	if res.Stats.Quarantined != 2*n || res.Stats.ByReason[string(quarantine.MalformedEvent)] != n || res.Stats.ByReason[string(quarantine.ForeignTenant)] != n {
+		t.Errorf("stats = %+v", res.Stats)
+	}
+	seen := map[string]bool{}
+	for _, it := range k.items {
+		for _, line := range bytes.Split(it.Body, []byte("\n")) {
+			seen[string(line)] = true
+		}
+		for _, m := range regexp.MustCompile(`"n":\d+}`).FindAll(it.Body, -1) {
+			seen[string(m)] = true
+		}
+	}
+	for i := range n {
+		if !seen[fmt.Sprintf("junk line %d", i)] || !seen[fmt.Sprintf(`"n":%d}`, i)] {
+			t.Fatalf("item %d lost", i)
+		}
+	}
+	// The overflow of records is itself a body intake can read again.
+	for _, it := range k.items {
+		if it.Reason == quarantine.ForeignTenant && it.Position.Record == -1 {
+			res, _ := run(t, Config{AllowedTenants: []string{tenant}}, it.Body)
+			if res.Stats.ByReason[string(quarantine.ForeignTenant)] != n-MaxItemsPerReason {
+				t.Errorf("overflow item replays as %+v", res.Stats)
+			}
+		}
+	}
+	if logs.Len() > MaxLoggedItems+1 {
+		t.Errorf("%d log lines for a flood", logs.Len())
 	}
 }

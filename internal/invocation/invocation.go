@@ -54,10 +54,24 @@ type Event struct {
 	Err  error
 }
 
-// Retry is the host's retry context, present when a retry policy is set.
+// Retry is the host's retry context (Metadata.RetryContext), present only
+// when the function has a retry policy. The host creates it before the
+// first attempt with Count 0 and raises Count after each failure; Max is
+// the policy's maxRetryCount (-1: retry forever). The context's Exception
+// (the previous attempt's .NET exception, opaque and possibly large) is
+// skipped, never kept.
 type Retry struct {
-	RetryCount    int `json:"RetryCount"`
-	MaxRetryCount int `json:"MaxRetryCount"`
+	Count int `json:"count"`
+	Max   int `json:"max"`
+}
+
+// Last reports whether this is the host's last attempt at the batch: after
+// it the host checkpoints the batch whatever the answer, so anything not
+// made durable now is lost. A nil Retry (no retry policy) is always the
+// last attempt. The count lives in the host instance's memory and restarts
+// at 0 on another instance, so "not last" is best-effort.
+func (r *Retry) Last() bool {
+	return r == nil || (r.Max != -1 && r.Count >= r.Max)
 }
 
 // Request is a decoded invocation.
@@ -69,6 +83,14 @@ type Request struct {
 	// events are still processed, with positions missing.
 	MetadataErr error
 }
+
+// PartitionID is the Event Hubs partition the batch came from ("" when the
+// metadata did not say).
+func (r *Request) PartitionID() string { return r.Partition.PartitionID }
+
+// LastAttempt reports whether the host will not retry this batch (see
+// Retry.Last).
+func (r *Request) LastAttempt() bool { return r.Retry.Last() }
 
 // SequenceRange returns the first and last sequence numbers of the batch.
 func (r *Request) SequenceRange() (first, last int64) {
@@ -282,11 +304,11 @@ func (r *Request) decodeMetadata(b []byte, m int) error {
 		}
 	}
 	if p, ok := raw["RetryContext"]; ok && string(p) != "null" {
-		var rc Retry
-		if err := json.Unmarshal(unwrap(p), &rc); err != nil {
+		rc, err := decodeRetry(unwrap(p))
+		if err != nil {
 			errs = append(errs, fmt.Errorf("RetryContext: %w", err))
 		} else {
-			r.Retry = &rc
+			r.Retry = rc
 		}
 	}
 	var seqs []json.Number
@@ -327,6 +349,45 @@ func (r *Request) decodeMetadata(b []byte, m int) error {
 		errs = append(errs, fmt.Errorf("SequenceNumberArray has %d entries for %d events", len(seqs), len(r.Events)))
 	}
 	return errors.Join(errs...)
+}
+
+// decodeRetry reads RetryCount and MaxRetryCount and skips everything else
+// (Exception above all: it is walked, never decoded into values). A
+// context without both counts is an error: a guess could make a final
+// attempt look like one the host will retry.
+func decodeRetry(b []byte) (*Retry, error) {
+	var rc Retry
+	sawCount, sawMax := false, false
+	num := func(v int, dst *int) (int, error) {
+		end, err := jsonscan.SkipValue(b, v)
+		if err != nil {
+			return end, err
+		}
+		n, err := strconv.Atoi(string(b[v:end]))
+		if err != nil {
+			return end, fmt.Errorf("%.20q is not a whole number", b[v:end])
+		}
+		*dst = n
+		return end, nil
+	}
+	_, err := jsonscan.Object(b, 0, func(key []byte, _ bool, v int) (int, error) {
+		switch string(key) {
+		case "RetryCount":
+			sawCount = true
+			return num(v, &rc.Count)
+		case "MaxRetryCount":
+			sawMax = true
+			return num(v, &rc.Max)
+		}
+		return jsonscan.SkipValue(b, v)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !sawCount || !sawMax {
+		return nil, errors.New("RetryCount or MaxRetryCount missing")
+	}
+	return &rc, nil
 }
 
 // parseEnqueued parses the host's enqueued times, which come without a zone

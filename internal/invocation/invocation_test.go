@@ -113,7 +113,7 @@ func TestDecodeRetryContext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if req.Retry == nil || req.Retry.RetryCount != 2 || req.Retry.MaxRetryCount != 5 {
+	if req.Retry == nil || req.Retry.Count != 2 || req.Retry.Max != 5 {
 		t.Errorf("retry = %+v", req.Retry)
 	}
 }
@@ -174,11 +174,16 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Add([]byte(`{"Data":{"events":"[\"{\\\"records\\\":[]}\"]"}}`))
 	f.Add([]byte(`{"Data":{"events":[{"records":[]}]}}`))
+	f.Add([]byte(`{"Data":{"events":"[]"},"Metadata":{"RetryContext":{"RetryCount":1,"MaxRetryCount":-1,"Exception":{"Message":"x","Data":[{}]}}}}`))
+	f.Add([]byte(`{"Data":{"events":"[]"},"Metadata":{"RetryContext":"{\"RetryCount\":1e3,\"MaxRetryCount\":2}"}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		for _, binding := range []string{"events", "event"} {
 			req, err := Decode(body, binding)
 			if err != nil {
 				continue
+			}
+			if req.Retry == nil && !req.LastAttempt() {
+				t.Fatalf("no retry context but not the last attempt")
 			}
 			for _, ev := range req.Events {
 				if ev.Err == nil && len(ev.Body) == 0 {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spresponder/spresponder/internal/directory"
+	"github.com/spresponder/spresponder/internal/ids"
 	"github.com/spresponder/spresponder/internal/incident"
 )
 
@@ -149,7 +150,7 @@ func Resolve(ctx context.Context, store Resolver, id, by, note string, now time.
 	slices.Sort(keys)
 	var errs []error
 	for _, k := range slices.Compact(keys) {
-		if !directory.ValidGUID(k) {
+		if !ids.IsGUID(k) {
 			continue
 		}
 		errs = append(errs, store.RecordDecision(ctx, sp, k, id, by, note, now))

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spresponder/spresponder/internal/detect"
 	"github.com/spresponder/spresponder/internal/directory"
+	"github.com/spresponder/spresponder/internal/ids"
 	"github.com/spresponder/spresponder/internal/incident"
 )
 
@@ -82,18 +83,18 @@ func (x *run) verify(ctx context.Context) error {
 // badIDs names the first id of the signal that is not of its documented
 // shape.
 func badIDs(s detect.Signal) string {
-	if !directory.ValidGUID(s.AppID) {
+	if !ids.IsGUID(s.AppID) {
 		return fmt.Sprintf("appId %q is not a GUID", clip(s.AppID))
 	}
-	if s.ServicePrincipalID != "" && !directory.ValidGUID(s.ServicePrincipalID) {
+	if s.ServicePrincipalID != "" && !ids.IsGUID(s.ServicePrincipalID) {
 		return fmt.Sprintf("servicePrincipalId %q is not a GUID", clip(s.ServicePrincipalID))
 	}
 	for _, k := range s.KeyIDs {
-		if !directory.ValidGUID(k) {
+		if !ids.IsGUID(k) {
 			return fmt.Sprintf("key id %q is not a GUID", clip(k))
 		}
 	}
-	if isDetection(s) && s.DetectionID != "" && !directory.ValidDetectionID(s.DetectionID) {
+	if isDetection(s) && s.DetectionID != "" && !ids.IsDetectionID(s.DetectionID) {
 		return fmt.Sprintf("detection id %q is not a detection id", clip(s.DetectionID))
 	}
 	return ""

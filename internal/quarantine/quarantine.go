@@ -30,6 +30,15 @@ const (
 	UnknownShape    Reason = "unknownShape"    // a record without a category, or not an object
 	ForeignTenant   Reason = "foreignTenant"   // tenant not in the allow-list
 	Oversized       Reason = "oversized"       // an event larger than the configured limit
+	// Ambiguous: a record that could be read two ways: an identity key
+	// (tenant, category, app, service principal, key, detection, risk ...)
+	// twice, in another case than Entra's, or escaped. Acting on one
+	// reading while the allow-list checked the other is how a forged
+	// record reaches a foreign tenant (THREATS.md invariant 3).
+	Ambiguous Reason = "ambiguousRecord"
+	// InvalidID: an id that goes into Graph request paths (tenant, app,
+	// service principal, key, detection) is not of the documented form.
+	InvalidID Reason = "invalidId"
 )
 
 // Position locates an item in the hub (or a replay file).
@@ -162,6 +171,116 @@ func writeAtomic(path string, data []byte) error {
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("quarantine: rename %s: %w", path, err)
+	}
+	return nil
+}
+
+// BatchKeeper is implemented by stores that keep many items at once faster
+// than one by one (one sync, one round of requests). KeepAll must be
+// idempotent on each Item.ID, like Keep, and return only when every item
+// is durable.
+type BatchKeeper interface {
+	KeepAll(ctx context.Context, items []Item) error
+}
+
+// KeepAll keeps items with k: in one KeepAll when k is a BatchKeeper, else
+// one Keep after the other (the default for stores that have no batch
+// form).
+func KeepAll(ctx context.Context, k Keeper, items []Item) error {
+	if bk, ok := k.(BatchKeeper); ok {
+		return bk.KeepAll(ctx, items)
+	}
+	for _, it := range items {
+		if err := k.Keep(ctx, it); err != nil {
+			return fmt.Errorf("%s: %w", it.ID, err)
+		}
+	}
+	return nil
+}
+
+// KeepAll implements BatchKeeper. Keep syncs each file on its own, two
+// syncs per item, so a batch of junk lines kept one by one spent minutes
+// in fsync. KeepAll writes every file first, makes them durable together
+// (one syncfs on Linux), then renames them into place and syncs the
+// directory once. Items already kept (their metadata exists) are skipped.
+func (d Dir) KeepAll(ctx context.Context, items []Item) (err error) {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(d.Path, 0o750); err != nil {
+		return fmt.Errorf("quarantine: create %s: %w", d.Path, err)
+	}
+	type move struct{ tmp, final string }
+	var moves []move
+	defer func() {
+		for _, m := range moves {
+			_ = os.Remove(m.tmp) // no-op once renamed
+		}
+	}()
+	write := func(final string, data []byte) error {
+		f, err := os.CreateTemp(d.Path, ".tmp-*")
+		if err != nil {
+			return fmt.Errorf("quarantine: temp file: %w", err)
+		}
+		moves = append(moves, move{f.Name(), final})
+		if _, err := f.Write(data); err != nil {
+			f.Close()
+			return fmt.Errorf("quarantine: write %s: %w", final, err)
+		}
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("quarantine: close %s: %w", final, err)
+		}
+		return nil
+	}
+	seen := map[string]bool{}
+	for _, it := range items {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		meta := filepath.Join(d.Path, it.ID+".json")
+		if seen[it.ID] {
+			continue
+		}
+		seen[it.ID] = true
+		if _, err := os.Stat(meta); err == nil {
+			continue // kept before: a redelivered batch
+		}
+		m, err := json.MarshalIndent(it, "", "  ")
+		if err != nil {
+			return fmt.Errorf("quarantine: encode %s: %w", it.ID, err)
+		}
+		// Body first, here as in the renames below: metadata present
+		// means the item is whole.
+		if err := write(filepath.Join(d.Path, it.ID+".body"), it.Body); err != nil {
+			return err
+		}
+		if err := write(meta, m); err != nil {
+			return err
+		}
+	}
+	if len(moves) == 0 {
+		return nil
+	}
+	if err := syncFiles(d.Path, moves[0].tmp); err != nil {
+		return err
+	}
+	for _, m := range moves {
+		if err := os.Rename(m.tmp, m.final); err != nil {
+			return fmt.Errorf("quarantine: rename %s: %w", m.final, err)
+		}
+	}
+	return syncDir(d.Path)
+}
+
+// syncDir makes the renames in dir durable.
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("quarantine: open %s: %w", dir, err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("quarantine: sync %s: %w", dir, err)
 	}
 	return nil
 }

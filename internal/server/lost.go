@@ -40,7 +40,7 @@ func (s *Server) failed(ctx context.Context, req *invocation.Request, err error,
 	if s.lost == nil {
 		return "asking the host to retry"
 	}
-	b := FailedBatch{Partition: req.Partition.PartitionID, HostLast: lastAttempt(req), Err: err}
+	b := FailedBatch{Partition: req.PartitionID(), HostLast: req.LastAttempt(), Err: err}
 	b.First, b.Last = req.SequenceRange()
 	for _, e := range req.Events {
 		t := e.Pos.EnqueuedTime
@@ -58,12 +58,4 @@ func (s *Server) failed(ctx context.Context, req *invocation.Request, err error,
 		return "the host's last attempt: on-call is paged with the range to replay"
 	}
 	return "asking the host to retry"
-}
-
-// lastAttempt: no retry context means no retry policy, so every attempt is
-// the last; otherwise the host stops when the count reaches the maximum
-// (-1: it never stops).
-func lastAttempt(req *invocation.Request) bool {
-	rc := req.Retry
-	return rc == nil || rc.MaxRetryCount != -1 && rc.RetryCount >= rc.MaxRetryCount
 }

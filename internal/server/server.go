@@ -17,11 +17,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"strconv"
 	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/spresponder/spresponder/internal/detect"
 	"github.com/spresponder/spresponder/internal/intake"
@@ -39,11 +42,6 @@ const (
 
 // EventsBinding is the trigger's name in functions/EntraLogs/function.json.
 const EventsBinding = "events"
-
-// MaxInvocationBytes bounds one request body. A batch of 100 events of up
-// to 1 MB each, escaped twice, stays well under it; the bound only stops a
-// runaway body from exhausting memory.
-const MaxInvocationBytes = 512 << 20
 
 // Responder takes the signals of a batch into the response pipeline. It
 // must return only once they are durable (claimed); an error fails the
@@ -89,6 +87,11 @@ type Server struct {
 	log      *zap.Logger
 	timeout  time.Duration
 	started  time.Time
+	limits   Limits
+	// inFlight admits invocations while their charge (see Limits) fits
+	// the budget; FIFO, so a large batch is not starved by small ones.
+	inFlight *semaphore.Weighted
+	held     atomic.Int64 // bytes charged now, for messages and logs
 
 	invocations atomic.Int64
 	failures    atomic.Int64
@@ -98,7 +101,26 @@ type Server struct {
 // New builds the server. resp and sweeper may be nil: then signals are
 // only logged and the timer has nothing to re-drive (intake-only tests).
 func New(proc Processor, resp Responder, sweeper Sweeper, log *zap.Logger) *Server {
-	return &Server{proc: proc, resp: resp, sweeper: sweeper, log: log, timeout: 9 * time.Minute, started: time.Now()}
+	s := &Server{proc: proc, resp: resp, sweeper: sweeper, log: log, timeout: 9 * time.Minute, started: time.Now()}
+	return s.WithLimits(DefaultLimits())
+}
+
+// WithLimits sets the body limit and the bytes-in-flight budget (see
+// Limits and LimitsFor). Zero fields take the defaults.
+func (s *Server) WithLimits(l Limits) *Server {
+	d := DefaultLimits()
+	if l.MaxBodyBytes <= 0 {
+		l.MaxBodyBytes = d.MaxBodyBytes
+	}
+	if l.MaxBytesInFlight <= 0 {
+		l.MaxBytesInFlight = d.MaxBytesInFlight
+	}
+	if l.AdmissionWait <= 0 {
+		l.AdmissionWait = s.timeout / 2
+	}
+	s.limits = l
+	s.inFlight = semaphore.NewWeighted(l.MaxBytesInFlight)
+	return s
 }
 
 // Handler returns the routes.
@@ -208,12 +230,38 @@ func (s *Server) entraLogs(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 	defer cancel()
 
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxInvocationBytes))
+	// Refuse a body announced over the limit before reading any of it.
+	if r.ContentLength > s.limits.MaxBodyBytes {
+		s.refuseTooLarge(w, log, r.ContentLength)
+		return
+	}
+	// Charge the invocation before reading: a known length for what it
+	// is, an unknown one (chunked) for the largest body until it is read.
+	reserve := r.ContentLength
+	if reserve < 0 {
+		reserve = s.limits.MaxBodyBytes
+	}
+	adm, err := s.admit(ctx, charge(reserve))
+	if err != nil {
+		log.Error("instance busy: invocation not admitted", zap.Error(err))
+		s.failures.Add(1)
+		writeJSON(w, http.StatusServiceUnavailable, failure(err.Error()))
+		return
+	}
+	defer adm.release()
+
+	body, err := readBody(http.MaxBytesReader(w, r.Body, s.limits.MaxBodyBytes), r.ContentLength, s.limits.MaxBodyBytes)
+	var mbe *http.MaxBytesError
+	if errors.Is(err, errTooLarge) || errors.As(err, &mbe) {
+		s.refuseTooLarge(w, log, r.ContentLength)
+		return
+	}
 	if err != nil {
 		log.Error("read invocation", zap.Error(err))
 		writeJSON(w, http.StatusBadRequest, failure("read invocation: "+err.Error()))
 		return
 	}
+	adm.shrink(charge(int64(len(body))))
 	req, err := invocation.Decode(body, EventsBinding)
 	if err != nil {
 		// The envelope itself is broken: nothing in it can be delimited. A
@@ -235,10 +283,14 @@ func (s *Server) entraLogs(w http.ResponseWriter, r *http.Request) {
 	if req.MetadataErr != nil {
 		log.Warn("invocation metadata incomplete: positions may be missing", zap.Error(req.MetadataErr))
 	}
-	if req.Retry != nil && req.Retry.RetryCount > 0 {
-		log.Info("host retry", zap.Int("retry_count", req.Retry.RetryCount), zap.Int("max_retry_count", req.Retry.MaxRetryCount))
+	if req.Retry != nil && req.Retry.Count > 0 {
+		log.Info("host retry", zap.Int("retry_count", req.Retry.Count), zap.Int("max_retry_count", req.Retry.Max), zap.Bool("last_attempt", req.LastAttempt()))
 	}
 	res, err := s.proc.Process(ctx, req.Events)
+	// What remains are the signals: the events and the body can go, and
+	// so can their charge, before the (possibly slow) response.
+	req.Events = nil
+	adm.release()
 	if err != nil {
 		log.Error("batch not durable: "+s.failed(ctx, req, err, log), zap.Error(err))
 		s.failures.Add(1)
@@ -266,6 +318,66 @@ func (s *Server) entraLogs(w http.ResponseWriter, r *http.Request) {
 	resp := invocation.NewResponse()
 	resp.Logs = append(resp.Logs, fmt.Sprintf("partition %s seq %d..%d: %s", req.Partition.PartitionID, first, last, st.Summary()))
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// refuseTooLarge answers 413 for a body over the limit. The host treats it
+// as a failed invocation (and retries it if a retry policy is set); the
+// error line says how to raise the limit if the batch was genuine.
+func (s *Server) refuseTooLarge(w http.ResponseWriter, log *zap.Logger, n int64) {
+	msg := fmt.Sprintf("invocation body of %s exceeds the limit of %d bytes (maxEventBatchSize x %d x %d + %d; SPRESPONDER_MAX_INVOCATION_BYTES overrides it): refused unread",
+		sizeText(n), s.limits.MaxBodyBytes, MaxEventBytes, EscapeFactor, EnvelopeBytes)
+	log.Error("invocation too large", zap.Int64("content_length", n), zap.Int64("limit", s.limits.MaxBodyBytes))
+	s.failures.Add(1)
+	// The rest of the body is never read: close the connection after the
+	// answer rather than drain it.
+	w.Header().Set("Connection", "close")
+	writeJSON(w, http.StatusRequestEntityTooLarge, failure(msg))
+}
+
+func sizeText(n int64) string {
+	if n < 0 {
+		return "unknown length (over the limit when read)"
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// admission is one invocation's charge against the bytes-in-flight budget.
+type admission struct {
+	s *Server
+	n int64
+}
+
+// admit waits for room for n bytes, at most AdmissionWait and never past
+// ctx; waiting is better than reading, for reading is what costs memory.
+func (s *Server) admit(ctx context.Context, n int64) (*admission, error) {
+	n = min(n, s.limits.MaxBytesInFlight)
+	wctx, cancel := context.WithTimeout(ctx, s.limits.AdmissionWait)
+	defer cancel()
+	start := time.Now()
+	if err := s.inFlight.Acquire(wctx, n); err != nil {
+		return nil, fmt.Errorf("instance busy: %d bytes in flight of %d (SPRESPONDER_MAX_BYTES_IN_FLIGHT), no room for %d more after waiting %s: %w",
+			s.held.Load(), s.limits.MaxBytesInFlight, n, time.Since(start).Round(time.Millisecond), err)
+	}
+	s.held.Add(n)
+	return &admission{s: s, n: n}, nil
+}
+
+// shrink lowers the charge once the body's real size is known.
+func (a *admission) shrink(n int64) {
+	if n < a.n {
+		a.s.inFlight.Release(a.n - n)
+		a.s.held.Add(n - a.n)
+		a.n = n
+	}
+}
+
+// release returns the charge; it may be called more than once.
+func (a *admission) release() {
+	if a.n > 0 {
+		a.s.inFlight.Release(a.n)
+		a.s.held.Add(-a.n)
+		a.n = 0
+	}
 }
 
 // envelopeKeeper is implemented by processors that can keep a whole
@@ -331,6 +443,16 @@ func Listen(port int) (net.Listener, error) {
 // Serve serves on ln until ctx is cancelled, then shuts down gracefully,
 // letting invocations in flight finish within grace.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	// The budget bounds what invocations hold; the garbage they leave is
+	// bounded by the Go runtime's soft memory limit, set to the budget
+	// plus an allowance for the rest of the process, unless the operator
+	// set GOMEMLIMIT. Without it the collector lets the heap grow to twice
+	// what is live before it runs, and concurrent batches overshoot the
+	// budget (BenchmarkConcurrentFullBatches).
+	if os.Getenv("GOMEMLIMIT") == "" {
+		prev := debug.SetMemoryLimit(s.limits.MaxBytesInFlight + ProcessAllowance)
+		defer debug.SetMemoryLimit(prev)
+	}
 	srv := &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -75,7 +75,7 @@ func start(t *testing.T, keeper quarantine.Keeper, resp Responder) (string, *obs
 	return "http://" + ln.Addr().String(), logs
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
