@@ -21,6 +21,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/spresponder/spresponder/internal/incident"
 	"github.com/spresponder/spresponder/internal/quarantine"
 )
@@ -632,4 +634,15 @@ func redactURLs(s string) string {
 		}
 		return scheme + "://" + host
 	})
+}
+
+// KeepAll keeps a batch of quarantined items with at most 8 uploads at a
+// time, so a batch of junk costs a few round trips, not one per item.
+func (s *BlobStore) KeepAll(ctx context.Context, items []quarantine.Item) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for _, it := range items {
+		g.Go(func() error { return s.Keep(gctx, it) })
+	}
+	return g.Wait()
 }

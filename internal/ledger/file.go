@@ -478,3 +478,21 @@ func lockFile(ctx context.Context, path string) (unlock func(), err error) {
 		return nil, ctx.Err()
 	}
 }
+
+// KeepAll keeps a batch of quarantined items with one sync for the whole
+// batch instead of one per file: a batch of junk is kept in one write, not
+// hundreds. The layout is Keep's (quarantine.Dir writes the same files).
+func (s *FileStore) KeepAll(ctx context.Context, items []quarantine.Item) error {
+	for _, it := range items {
+		if err := validID(it.ID); err != nil {
+			return err
+		}
+	}
+	if err := (quarantine.Dir{Path: s.quarantine()}).KeepAll(ctx, items); err != nil {
+		if ctx.Err() != nil {
+			return stopped("keep", fmt.Sprintf("%d items", len(items)), err)
+		}
+		return fmt.Errorf("%w: file ledger: keep %d items: %w", ErrUnavailable, len(items), err)
+	}
+	return nil
+}

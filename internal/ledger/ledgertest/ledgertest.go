@@ -49,6 +49,7 @@ func Run(t *testing.T, open Open) {
 		{"MutateFnError", testMutateFnError},
 		{"ListFilters", testListFilters},
 		{"QuarantineIdempotent", testQuarantineIdempotent},
+		{"QuarantineKeepAll", testQuarantineKeepAll},
 		{"QuarantineLargeBody", testQuarantineLargeBody},
 		{"QuarantineMissing", testQuarantineMissing},
 		{"CancelledContext", testCancelled},
@@ -664,4 +665,31 @@ func testCancelled(t *testing.T, l ledger.Ledger) {
 	check("Update", l.Update(ctx, stored))
 	_, err = l.List(ctx, ledger.Filter{})
 	check("List", err)
+}
+
+// testQuarantineKeepAll: a batch kept at once reads back whole, first
+// write wins, and keeping the batch again changes nothing.
+func testQuarantineKeepAll(t *testing.T, l ledger.Ledger) {
+	ctx := ctxFor(t)
+	var batch []quarantine.Item
+	for i := range 40 {
+		batch = append(batch, item(fmt.Appendf(nil, "junk line %d", i), "malformed", T0.Add(time.Duration(i)*time.Second)))
+	}
+	batch = append(batch, batch[3]) // a duplicate within the batch
+	for range 2 {
+		if err := quarantine.KeepAll(ctx, l, batch); err != nil {
+			t.Fatalf("KeepAll: %v", err)
+		}
+	}
+	items, err := l.Quarantined(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != 40 {
+		t.Fatalf("Quarantined has %d items; want 40", len(items))
+	}
+	body, err := l.QuarantinedBody(ctx, batch[17].ID)
+	if err != nil || string(body) != "junk line 17" {
+		t.Fatalf("body %q %v", body, err)
+	}
 }
