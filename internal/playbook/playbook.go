@@ -467,7 +467,7 @@ func (r *Responder) Run(ctx context.Context, id string, log *zap.Logger) (*incid
 	log = log.With(zap.String("incident", in.ID), zap.String("app_id", in.Key.AppID), zap.String("sp_id", in.Key.ServicePrincipalID))
 	sctx, cancel := context.WithTimeout(ctx, r.cfg.StageDeadline)
 	defer cancel()
-	run := &run{r: r, in: in, log: log, owner: owner}
+	run := &run{r: r, in: in, log: log, owner: owner, started: r.now()}
 	stageErr := run.stages(sctx)
 	return r.finish(ctx, run, stageErr)
 }
@@ -530,7 +530,7 @@ func (r *Responder) finish(ctx context.Context, run *run, stageErr error) (*inci
 	if err != nil {
 		return nil, fmt.Errorf("record outcome of %s: %w", run.in.ID, err)
 	}
-	logSummary(run.log, in)
+	logSummary(run.log, in, r.cfg.Enforce, run.started)
 	reasons := slices.Clone(run.pages)
 	if page != "" {
 		reasons = append(reasons, page)
@@ -576,27 +576,52 @@ var errNeedsHuman = errors.New("needs a human")
 
 // logSummary emits the one structured event per incident run that
 // Application Insights stores and infra/'s queries, workbook and alerts
-// read (infra/README.md documents the fields): the outcome, the guard that
-// held a write if any, and the time from the claim to the end of each step.
-func logSummary(log *zap.Logger, in *incident.Incident) {
+// read (infra/README.md documents the fields): what the run achieved, the
+// guard that held a write if any, and the time each stage took in this run.
+func logSummary(log *zap.Logger, in *incident.Incident, enforce bool, runStart time.Time) {
 	ms := func(name incident.StepName) int64 {
 		s := in.Step(name)
-		if s.Finished.IsZero() {
-			return -1
+		if s.Finished.IsZero() || s.Finished.Before(runStart) {
+			return 0
 		}
-		return s.Finished.Sub(in.Created).Milliseconds()
+		from := s.Started
+		if from.Before(runStart) {
+			from = runStart
+		}
+		return s.Finished.Sub(from).Milliseconds()
 	}
-	outcome := "none"
+	mode := "dry-run"
+	if enforce {
+		mode = "enforce"
+	}
+	verdict := "none"
 	if in.Verdict != nil {
-		outcome = in.Verdict.Outcome
+		verdict = in.Verdict.Outcome
 	}
 	log.Info("incident summary",
-		zap.String("incident", in.ID), zap.String("state", string(in.State)), zap.String("mode", in.Mode),
-		zap.String("outcome", outcome), zap.String("guard", guardOf(in)), zap.Bool("verified", in.Verification.Verified),
-		zap.String("actions", actionsSummary(in)),
+		zap.String("incident", in.ID), zap.String("outcome", outcomeOf(in)), zap.String("state", string(in.State)), zap.String("mode", mode),
+		zap.String("guard", guardOf(in)), zap.String("verdict", verdict),
 		zap.Int64("verify_ms", ms(incident.StepVerify)), zap.Int64("contain_ms", ms(incident.StepContain)),
 		zap.Int64("confirm_ms", ms(incident.StepConfirm)), zap.Int64("notify_ms", ms(incident.StepNotify)),
 		zap.String("app_id", in.App.AppID), zap.String("tenant_id", in.Key.TenantID))
+}
+
+// outcomeOf says what a run achieved, in infra/'s words.
+func outcomeOf(in *incident.Incident) string {
+	switch {
+	case in.State == incident.StateParked:
+		return "parked"
+	case in.State == incident.StateNeedsHuman:
+		return "needsHuman"
+	case guardOf(in) != "none":
+		return "withheld"
+	}
+	for _, a := range in.Actions {
+		if a.State == incident.Done && !a.DryRun {
+			return "contained"
+		}
+	}
+	return "noWrite"
 }
 
 // guardOf names the safety switch that held the incident's writes.
@@ -613,7 +638,7 @@ func guardOf(in *incident.Incident) string {
 	case incident.ModeUnverified:
 		return "unverified"
 	}
-	if !in.Verification.Verified {
+	if !in.Verification.Verified && in.Verification.Closed == "" {
 		return "unverified"
 	}
 	return "none"

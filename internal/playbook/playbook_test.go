@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/spresponder/spresponder/internal/breaker"
 	"github.com/spresponder/spresponder/internal/detect"
@@ -576,5 +577,26 @@ func TestBreakerCountsEveryWrite(t *testing.T) {
 	in := h.only(h.handle(leak(tfApp, tfSP, tfLeak, tfSecret)))
 	if len(h.writes()) != 0 || !strings.Contains(in.NotifyOnly, "breaker") {
 		t.Fatalf("a removal and a confirmCompromised passed a breaker of 1: writes %+v", h.writes())
+	}
+}
+
+// One structured summary per incident run, in the shape infra/'s queries
+// read (infra/README.md): outcome, guard, mode, stage times.
+func TestIncidentSummaryEvent(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	h := newHarness(t, func(h *harness) { h.log = zap.New(core) })
+	in := h.only(h.handle(leak(tfApp, tfSP, tfLeak, tfSecret)))
+	got := logs.FilterMessage("incident summary").All()
+	if len(got) != 1 {
+		t.Fatalf("%d summaries", len(got))
+	}
+	f := got[0].ContextMap()
+	if f["incident"] != in.ID || f["outcome"] != "contained" || f["guard"] != "none" || f["mode"] != "enforce" || f["state"] != "done" || f["tenant_id"] != tenant {
+		t.Fatalf("summary %v", f)
+	}
+	for _, k := range []string{"verify_ms", "contain_ms", "confirm_ms", "notify_ms"} {
+		if _, ok := f[k].(int64); !ok {
+			t.Errorf("%s missing: %v", k, f)
+		}
 	}
 }

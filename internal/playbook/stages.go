@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -26,6 +27,7 @@ type run struct {
 	owner     string // this run's lease token
 	escalated bool   // the run ends needing a human: page even if pages were sent before
 	flushed   int    // history events of in already in the store
+	started   time.Time
 
 	plan      Plan
 	app, sp   *directory.Object

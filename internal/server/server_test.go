@@ -148,7 +148,7 @@ func TestReadinessAndInvocation(t *testing.T) {
 		t.Fatalf("quarantine = %+v", items)
 	}
 	found := false
-	for _, e := range logs.FilterMessage("batch done").All() {
+	for _, e := range logs.FilterMessage("batch").All() {
 		m := e.ContextMap()
 		if m["partition"] == "7" && m["sequence_first"] == int64(500) && m["sequence_last"] == int64(501) && m["invocation_id"] != "" {
 			found = true
