@@ -35,6 +35,7 @@ import (
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 
 	"github.com/spresponder/spresponder/internal/directory"
+	"github.com/spresponder/spresponder/internal/redact"
 )
 
 // DefaultBaseURL is Microsoft Graph v1.0.
@@ -220,7 +221,7 @@ func Classify(op string, err error) error {
 	default:
 		// Transport failures (refused, reset, dropped): the outcome of a
 		// write is unknown, which the playbook resolves by re-reading.
-		e.Message = redactURL(err.Error())
+		e.Message = redact.URLsIn(err.Error())
 		e.class = directory.ErrTransient
 		return e
 	}
@@ -253,18 +254,6 @@ func retryAfter(h *abstractions.ResponseHeaders) time.Duration {
 		}
 	}
 	return 0
-}
-
-// redactURL drops query strings from URLs inside an error text: a transport
-// error names the URL it dialled.
-func redactURL(s string) string {
-	fields := strings.Fields(s)
-	for i, f := range fields {
-		if j := strings.IndexByte(f, '?'); j >= 0 && strings.Contains(f, "://") {
-			fields[i] = f[:j] + "?REDACTED"
-		}
-	}
-	return strings.Join(fields, " ")
 }
 
 // StaticToken is a credential that hands out a fixed token: for the

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/spresponder/spresponder/internal/incident"
 	"github.com/spresponder/spresponder/internal/quarantine"
+	"github.com/spresponder/spresponder/internal/redact"
 )
 
 // BlobStore is the production ledger, on Azure Blob Storage.
@@ -601,7 +601,7 @@ func (s *BlobStore) classify(op, what string, err error) error {
 	}
 	// No response: transport failure, timeout, cancellation, or no token.
 	return fmt.Errorf("%w: %w", ErrUnavailable, redacted{
-		msg: fmt.Sprintf("blob ledger: %s %s: %s", op, what, redactURLs(err.Error())),
+		msg: fmt.Sprintf("blob ledger: %s %s: %s", op, what, redact.URLsIn(err.Error())),
 		err: err,
 	})
 }
@@ -615,26 +615,6 @@ type redacted struct {
 
 func (r redacted) Error() string { return r.msg }
 func (r redacted) Unwrap() error { return r.err }
-
-var urlPattern = regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9+.-]*://[^\s"']+`)
-
-// redactURLs keeps only the scheme and host of every URL in s: no user
-// info, no query (a SAS), no path (the caller names the object itself).
-func redactURLs(s string) string {
-	return urlPattern.ReplaceAllStringFunc(s, func(u string) string {
-		scheme, rest, _ := strings.Cut(u, "://")
-		host, tail, _ := strings.Cut(rest, "/")
-		host, _, _ = strings.Cut(host, "?")
-		host, _, _ = strings.Cut(host, "#")
-		if i := strings.LastIndex(host, "@"); i >= 0 {
-			host = host[i+1:]
-		}
-		if tail != "" || len(host) < len(rest) {
-			return scheme + "://" + host + "/…"
-		}
-		return scheme + "://" + host
-	})
-}
 
 // KeepAll keeps a batch of quarantined items with at most 8 uploads at a
 // time, so a batch of junk costs a few round trips, not one per item.

@@ -10,19 +10,22 @@ import (
 
 	"github.com/spresponder/spresponder/internal/detect"
 	"github.com/spresponder/spresponder/internal/incident"
+	"github.com/spresponder/spresponder/internal/redact"
 )
 
-func TestRedactURLs(t *testing.T) {
+// The ledger's errors name storage URLs through the one redaction rule: a
+// SAS in the query, user info or a path never reaches a log.
+func TestErrorsRedactStorageURLs(t *testing.T) {
 	cases := map[string]string{
-		`Put "https://acct.blob.core.windows.net/c/x.json?sv=2024&sig=SECRET": dial tcp: refused`: `Put "https://acct.blob.core.windows.net/…": dial tcp: refused`,
-		`Get http://user:pw@127.0.0.1:10000/devstoreaccount1/c#frag failed`:                       `Get http://127.0.0.1:10000/… failed`,
-		`Get https://acct.blob.core.windows.net?sig=SECRET`:                                       `Get https://acct.blob.core.windows.net/…`,
+		`Put "https://acct.blob.core.windows.net/c/x.json?sv=2024&sig=SECRET": dial tcp: refused`: `Put "https://acct.blob.core.windows.net/…redacted": dial tcp: refused`,
+		`Get http://user:pw@127.0.0.1:10000/devstoreaccount1/c#frag failed`:                       `Get http://127.0.0.1:10000/…redacted failed`,
+		`Get https://acct.blob.core.windows.net?sig=SECRET`:                                       `Get https://acct.blob.core.windows.net/…redacted`,
 		`Get https://acct.blob.core.windows.net: EOF`:                                             `Get https://acct.blob.core.windows.net: EOF`,
 		`no url here`: `no url here`,
 	}
 	for in, want := range cases {
-		if got := redactURLs(in); got != want {
-			t.Errorf("redactURLs(%q)\n got %q\nwant %q", in, got, want)
+		if got := redact.URLsIn(in); got != want {
+			t.Errorf("URLsIn(%q)\n got %q\nwant %q", in, got, want)
 		}
 	}
 }

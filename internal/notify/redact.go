@@ -4,127 +4,36 @@ import (
 	"context"
 	"errors"
 	"net/url"
-	"sort"
 	"strings"
 	"time"
+
+	"github.com/spresponder/spresponder/internal/redact"
 )
 
-// Redacted is what replaces anything secret: a whole URL keeps its scheme
-// and host before it ("https://hooks.example/…redacted"), a fragment is
-// replaced by it alone.
-const Redacted = "…redacted"
+// Redacted is what replaces anything secret (see package redact, the one
+// rule).
+const Redacted = redact.Redacted
 
-// RedactURL returns the one form of a webhook URL that may be logged,
-// returned in an error or stored on the incident: scheme and host, then
-// "/…redacted". Nothing else survives, whatever it looks like: a Workflows
-// URL signs itself in the query (sig=...), other services put their key in
-// the path (in words as well as digits), and some accept
-// user:password@host. A URL that does not parse is replaced as a whole.
-func RedactURL(raw string) string {
-	u, err := url.Parse(strings.TrimSpace(raw))
-	if err != nil || u.Scheme == "" || u.Host == "" {
-		return Redacted
-	}
-	return u.Scheme + "://" + u.Host + "/" + Redacted
-}
+// RedactURL is redact.URL: the one form of a webhook URL that may be
+// logged, returned in an error or stored on the incident.
+func RedactURL(raw string) string { return redact.URL(raw) }
 
-// Redactor removes configured secrets from error text. It is built once per
-// channel from its webhook URL(s) and header values.
-type Redactor struct {
-	// pairs of (secret, replacement), longest secret first so that a URL is
-	// replaced whole (keeping its host) before its parts are.
-	pairs []string
-}
+// Redactor removes a channel's configured secrets from error text, and
+// keeps the notifier's classification of the errors it rewrites.
+type Redactor struct{ r *redact.Redactor }
 
-// minSecretLen keeps short, common strings (such as "1.0" in api-version)
-// out of the replacement list, where they would mangle unrelated text.
-const minSecretLen = 6
-
-// NewRedactor returns a Redactor for the given webhook URLs and opaque
-// secrets (header values, tokens). A URL is replaced by RedactURL wherever
-// it appears whole (as configured, as net/http prints it, escaped); and
-// since gateways echo the request path and libraries print parts of a URL,
-// every part that could carry a credential is replaced too, whatever it
-// looks like: the path and query, each path segment, each query value, the
-// user and password. For a header value such as "Bearer <token>" the token
-// alone is a secret as well.
+// NewRedactor returns a Redactor for a channel's webhook URLs and opaque
+// secrets (header values, tokens); see redact.New.
 func NewRedactor(urls []string, secrets []string) *Redactor {
-	seen := map[string]string{}
-	add := func(s, repl string) {
-		if len(s) < minSecretLen {
-			return
-		}
-		if _, ok := seen[s]; !ok {
-			seen[s] = repl
-		}
-	}
-	for _, raw := range urls {
-		if raw == "" {
-			continue
-		}
-		red := RedactURL(raw)
-		add(raw, red)
-		add(url.QueryEscape(raw), red)
-		add(strings.ReplaceAll(raw, "&", `\u0026`), red) // as encoding/json writes it
-		u, err := url.Parse(strings.TrimSpace(raw))
-		if err != nil {
-			continue
-		}
-		add(u.String(), red)
-		add(u.RequestURI(), "/"+Redacted)
-		add(u.EscapedPath(), "/"+Redacted)
-		add(u.Path, "/"+Redacted)
-		add(u.RawQuery, Redacted)
-		for _, vs := range u.Query() {
-			for _, v := range vs {
-				add(v, Redacted)
-				add(url.QueryEscape(v), Redacted)
-			}
-		}
-		for _, seg := range strings.Split(u.EscapedPath(), "/") {
-			add(seg, Redacted)
-			if plain, err := url.PathUnescape(seg); err == nil {
-				add(plain, Redacted)
-			}
-		}
-		if u.User != nil {
-			add(u.User.Username(), Redacted)
-			if p, ok := u.User.Password(); ok {
-				add(p, Redacted)
-			}
-		}
-	}
-	for _, s := range secrets {
-		add(s, Redacted)
-		// "Bearer <token>", "Basic <credentials>", "GenieKey <key>": the
-		// far end may echo the credential without its scheme.
-		if _, cred, ok := strings.Cut(strings.TrimSpace(s), " "); ok {
-			add(strings.TrimSpace(cred), Redacted)
-		}
-	}
-	keys := make([]string, 0, len(seen))
-	for k := range seen {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if len(keys[i]) != len(keys[j]) {
-			return len(keys[i]) > len(keys[j])
-		}
-		return keys[i] < keys[j]
-	})
-	r := &Redactor{}
-	for _, k := range keys {
-		r.pairs = append(r.pairs, k, seen[k])
-	}
-	return r
+	return &Redactor{r: redact.New(urls, secrets)}
 }
 
 // String redacts s.
 func (r *Redactor) String(s string) string {
-	if r == nil || len(r.pairs) == 0 {
-		return s
+	if r == nil {
+		return redact.URLsIn(s)
 	}
-	return strings.NewReplacer(r.pairs...).Replace(s)
+	return r.r.String(s)
 }
 
 // Error returns err with every secret removed from its text. The result
