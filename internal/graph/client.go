@@ -36,6 +36,7 @@ import (
 
 	"github.com/spresponder/spresponder/internal/directory"
 	"github.com/spresponder/spresponder/internal/redact"
+	"github.com/spresponder/spresponder/internal/retry"
 )
 
 // DefaultBaseURL is Microsoft Graph v1.0.
@@ -234,7 +235,11 @@ func Classify(op string, err error) error {
 		e.class = directory.ErrNotFound
 	case e.Status == 429 || e.Status >= 500 || e.Status == 408:
 		e.class = directory.ErrTransient
-	case e.Status == 403 && (strings.Contains(strings.ToLower(e.Message), "licen") || strings.Contains(strings.ToLower(e.Message), "premium")):
+	case licenceCodes[code]:
+		// Only Graph's own codes for a missing licence, never its wording:
+		// the risk APIs answer a bare 403 both for a missing licence and a
+		// missing permission, so the playbook reads the tenant's
+		// subscribed SKUs to tell them apart.
 		e.class = directory.ErrLicence
 	case e.Status == 403 || e.Status == 401:
 		e.class = directory.ErrForbidden
@@ -244,13 +249,23 @@ func Classify(op string, err error) error {
 	return e
 }
 
+// retryAfter reads Graph's Retry-After (seconds, or an HTTP date) with the
+// one parser every retry shares.
+// licenceCodes are the error codes Graph documents for a tenant without
+// the licence an API needs (graph-write-facts §3: sign-ins without P1,
+// PIM without P2).
+var licenceCodes = map[string]bool{
+	"authentication_requestfromnonpremiumtenantorb2ctenant": true,
+	"aadpremiumlicenserequired":                             true,
+}
+
 func retryAfter(h *abstractions.ResponseHeaders) time.Duration {
 	if h == nil {
 		return 0
 	}
 	for _, v := range h.Get("Retry-After") {
-		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 {
-			return time.Duration(n) * time.Second
+		if d, ok := retry.ParseAfter(v, time.Now()); ok {
+			return d
 		}
 	}
 	return 0

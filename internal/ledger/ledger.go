@@ -61,6 +61,7 @@ import (
 
 	"github.com/spresponder/spresponder/internal/incident"
 	"github.com/spresponder/spresponder/internal/quarantine"
+	"github.com/spresponder/spresponder/internal/retry"
 )
 
 var (
@@ -232,14 +233,7 @@ type lockedMutator interface {
 // jitter needs no seed control: no outcome depends on it.
 func pause(ctx context.Context, attempt int) error {
 	ceiling := time.Millisecond << min(attempt-1, 6)
-	t := time.NewTimer(rand.N(ceiling) + 50*time.Microsecond)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return retry.Sleep(ctx, rand.N(ceiling)+50*time.Microsecond)
 }
 
 // historyMark summarises an audit history: how many events, and a digest of

@@ -3,8 +3,6 @@ package notify
 import (
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -68,28 +66,6 @@ func RetryAfter(err error) (time.Duration, bool) {
 	var re *redactedError
 	if errors.As(err, &re) && re.throttled {
 		return re.retryAfter, re.retryAfter > 0
-	}
-	return 0, false
-}
-
-// ParseRetryAfter reads a Retry-After header value: delay-seconds or an
-// HTTP-date, relative to now. It returns false for an empty or unreadable
-// value, and zero for a date in the past.
-func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if secs, err := strconv.Atoi(v); err == nil {
-		if secs < 0 {
-			return 0, false
-		}
-		return time.Duration(secs) * time.Second, true
-	}
-	for _, layout := range []string{time.RFC1123, time.RFC1123Z, time.RFC850, time.ANSIC} {
-		if t, err := time.Parse(layout, v); err == nil {
-			return max(t.Sub(now), 0), true
-		}
 	}
 	return 0, false
 }

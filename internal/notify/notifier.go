@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/spresponder/spresponder/internal/incident"
+	"github.com/spresponder/spresponder/internal/retry"
 )
 
 // Channel names, stored in incident.Notification.Channel.
@@ -129,22 +130,11 @@ func New(cfg Config, owners Owners, channels []Channel, logger *zap.Logger, opts
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	n := &Notifier{cfg: cfg, owners: owners, channels: channels, log: logger, now: time.Now, sleep: sleepCtx}
+	n := &Notifier{cfg: cfg, owners: owners, channels: channels, log: logger, now: time.Now, sleep: retry.Sleep}
 	for _, o := range opts {
 		o(n)
 	}
 	return n, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // ErrUndelivered is wrapped by the error Notify returns when at least one

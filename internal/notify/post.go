@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"time"
 	"unicode/utf8"
+
+	"github.com/spresponder/spresponder/internal/retry"
 )
 
 // Webhook is one HTTPS endpoint a channel posts JSON to. Its URL and header
@@ -56,10 +58,10 @@ func PostJSON(ctx context.Context, client *http.Client, wh Webhook, body []byte,
 	base := red.Error(fmt.Errorf("post to %s: HTTP %d%s", wh.Name, resp.StatusCode, describeBody(snippet)))
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
-		after, _ := ParseRetryAfter(resp.Header.Get("Retry-After"), now())
+		after, _ := retry.ParseAfter(resp.Header.Get("Retry-After"), now())
 		return &ThrottledError{After: after, Err: base}
 	case resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "":
-		after, _ := ParseRetryAfter(resp.Header.Get("Retry-After"), now())
+		after, _ := retry.ParseAfter(resp.Header.Get("Retry-After"), now())
 		return &ThrottledError{After: after, Err: base}
 	case resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode >= 500:
 		return base

@@ -47,25 +47,6 @@ func TestRedactorScrubsURLErrors(t *testing.T) {
 	notifytest.AssertNoSecrets(t, []string{sig}, th, r.String("token Bearer eyJhbGciOi.secret-token"))
 }
 
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2025, 3, 4, 10, 0, 0, 0, time.UTC)
-	for in, want := range map[string]time.Duration{
-		"7":                             7 * time.Second,
-		" 120 ":                         2 * time.Minute,
-		"Tue, 04 Mar 2025 10:00:30 GMT": 30 * time.Second,
-		"Tue, 04 Mar 2025 09:00:00 GMT": 0,
-	} {
-		if got, ok := notify.ParseRetryAfter(in, now); !ok || got != want {
-			t.Errorf("ParseRetryAfter(%q) = %v %v, want %v", in, got, ok, want)
-		}
-	}
-	for _, in := range []string{"", "-1", "soon"} {
-		if _, ok := notify.ParseRetryAfter(in, now); ok {
-			t.Errorf("ParseRetryAfter(%q) accepted", in)
-		}
-	}
-}
-
 func TestValidateWebhookURL(t *testing.T) {
 	for in, ok := range map[string]bool{
 		workflowURL:                    true,

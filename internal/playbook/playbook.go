@@ -42,6 +42,7 @@ import (
 	"github.com/spresponder/spresponder/internal/detect"
 	"github.com/spresponder/spresponder/internal/directory"
 	"github.com/spresponder/spresponder/internal/incident"
+	"github.com/spresponder/spresponder/internal/retry"
 )
 
 // Directory is what the playbook reads from and writes to the tenant.
@@ -203,23 +204,12 @@ func New(dir Directory, store Store, rules Rules, br *breaker.Breaker, notify No
 	if cfg.NotifyDeadline <= 0 {
 		cfg.NotifyDeadline = 5 * time.Second
 	}
-	r := &Responder{dir: dir, store: store, rules: rules, breaker: br, notify: notify, pager: pager, cfg: cfg, log: log, now: now, sleep: sleepCtx,
+	r := &Responder{dir: dir, store: store, rules: rules, breaker: br, notify: notify, pager: pager, cfg: cfg, log: log, now: now, sleep: retry.Sleep,
 		locks: &localLocks{held: map[string]chan struct{}{}}}
 	for _, o := range opts {
 		o(r)
 	}
 	return r
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // Outcome summarises what Respond did with a batch.
