@@ -15,20 +15,6 @@ import (
 	"github.com/spresponder/spresponder/internal/incident"
 )
 
-// Action kinds. The strings are stored in the ledger.
-const (
-	kindRemovePassword    = "removePassword"
-	kindRemoveCertificate = "removeCertificate"
-	kindConfirmCompromise = "confirmCompromised"
-	kindDisable           = "disableServicePrincipal"
-)
-
-// credentialWrite reports whether an action rewrites an object's
-// credentials (and so takes the object's write lease).
-func credentialWrite(kind string) bool {
-	return kind == kindRemovePassword || kind == kindRemoveCertificate
-}
-
 // contain removes the verified credentials and applies the rule's extra
 // containment, within the safety switches.
 func (x *run) contain(ctx context.Context) error {
@@ -103,7 +89,7 @@ func (x *run) contain(ctx context.Context) error {
 		if a.State == incident.Done || a.State == incident.Skipped {
 			continue
 		}
-		if !credentialWrite(a.Kind) {
+		if !kindOf(a).credential {
 			others = append(others, a.ID)
 			continue
 		}
@@ -207,20 +193,6 @@ func (x *run) nothingReason() string {
 	return "the named credentials no longer exist (already removed or expired)"
 }
 
-func describe(a incident.Action) string {
-	switch a.Kind {
-	case kindRemovePassword:
-		return "remove client secret " + a.KeyID + " from the " + a.Target
-	case kindRemoveCertificate:
-		return "remove certificate " + a.KeyID + " from the " + a.Target + " (keeping every other certificate)"
-	case kindConfirmCompromise:
-		return "confirm service principal " + a.Target + " compromised (risk high: risk-based Conditional Access blocks new tokens)"
-	case kindDisable:
-		return "disable service principal " + a.Target
-	}
-	return a.Kind + " " + a.Target
-}
-
 // plannedActions lists the writes the rule asks for, by stable id. Only
 // keys Graph named are ever in x.in.Credentials (verify sees to that).
 func (x *run) plannedActions() []incident.Action {
@@ -237,23 +209,23 @@ func (x *run) plannedActions() []incident.Action {
 				obj = x.in.App.ServicePrincipalID
 				target = "service principal " + obj
 			}
-			kind := kindRemovePassword
+			kind := RemovePassword
 			if c.Type == "certificate" {
-				kind = kindRemoveCertificate
+				kind = RemoveCertificate
 			}
 			out = append(out, incident.Action{
-				ID: kind + ":" + c.Location + ":" + c.KeyID, Kind: kind, Target: target, KeyID: c.KeyID, State: incident.Pending,
+				ID: string(kind) + ":" + c.Location + ":" + c.KeyID, Kind: string(kind), Target: target, KeyID: c.KeyID, State: incident.Pending,
 				Before: fmt.Sprintf("%s %s present on %s %s (%s)", c.Type, c.KeyID, c.Location, obj, credLabel(c)),
 			})
 		}
 	}
 	sp := x.in.App.ServicePrincipalID
 	if x.plan.ConfirmCompromised && sp != "" {
-		out = append(out, incident.Action{ID: kindConfirmCompromise + ":" + sp, Kind: kindConfirmCompromise, Target: sp, State: incident.Pending,
+		out = append(out, incident.Action{ID: string(ConfirmCompromised) + ":" + sp, Kind: string(ConfirmCompromised), Target: sp, State: incident.Pending,
 			Before: "service principal risk: " + orUnknown(x.in.App.RiskState) + " " + orUnknown(x.in.App.RiskLevel)})
 	}
 	if x.plan.Disable && sp != "" {
-		out = append(out, incident.Action{ID: kindDisable + ":" + sp, Kind: kindDisable, Target: sp, State: incident.Pending, Before: "enabled"})
+		out = append(out, incident.Action{ID: string(DisableServicePrincipal) + ":" + sp, Kind: string(DisableServicePrincipal), Target: sp, State: incident.Pending, Before: "enabled"})
 	}
 	return out
 }
@@ -282,7 +254,7 @@ func (x *run) perform(ctx context.Context, id string) error {
 	a := *x.in.Action(id)
 	x.mu.Unlock()
 	log := x.log.With(zap.String("step", "contain"), zap.String("action", a.Kind), zap.String("key_id", a.KeyID))
-	if credentialWrite(a.Kind) {
+	if kindOf(a).credential {
 		obj := x.objectID(x.credential(a.KeyID).Location)
 		release, err := x.r.lockObject(ctx, obj, x.owner, x.r.cfg.Lease)
 		if err != nil {
@@ -383,15 +355,7 @@ func (x *run) finishAction(ctx context.Context, id string, state incident.StepSt
 func (x *run) markDone(id, how string) {
 	a := x.in.Action(id)
 	a.State, a.Finished, a.Reason = incident.Done, x.r.now(), how
-	switch a.Kind {
-	case kindRemovePassword, kindRemoveCertificate:
-		a.After = a.KeyID + " absent"
-	case kindConfirmCompromise:
-		a.After = "service principal risk: confirmedCompromised high"
-		x.in.App.RiskState, x.in.App.RiskLevel = "confirmedCompromised", "high"
-	case kindDisable:
-		a.After = "disabled"
-	}
+	kindOf(*a).done(x, a)
 	x.record(incident.StepContain, "done", describe(*a)+" ("+how+")")
 }
 
@@ -406,74 +370,13 @@ func (x *run) readObject(ctx context.Context, loc string) (directory.Object, err
 	return x.r.dir.Application(ctx, x.in.App.AppID)
 }
 
-// write makes one write. For a credential it reads the object afresh first
-// (under the object's lease) and returns that read, which the read-back
-// compares with.
+// write makes one write through its kind's entry in the table.
 func (x *run) write(ctx context.Context, a incident.Action) (before directory.Object, err error) {
-	d := x.r.dir
-	x.mu.Lock()
-	c := x.credential(a.KeyID)
-	x.mu.Unlock()
-	switch a.Kind {
-	case kindRemovePassword:
-		// removePassword touches only its own keyId, so it needs no fresh
-		// read: the lease keeps other writers out, and the read-back
-		// proves the key gone. One round trip less to the removal.
-		x.mu.Lock()
-		var o directory.Object
-		if p := x.objectPtr(c.Location); p != nil {
-			o = *p
-		}
-		x.mu.Unlock()
-		if o.ID == "" {
-			return o, fmt.Errorf("%w: no %s read for appId %s", directory.ErrRejected, c.Location, x.in.App.AppID)
-		}
-		if _, hasK := o.Key(a.KeyID, ""); hasK {
-			return o, fmt.Errorf("%w: key %s is a certificate's password (a signing certificate)", errSigning, a.KeyID)
-		}
-		return o, d.RemovePassword(ctx, o.Kind, o.ID, a.KeyID)
-	case kindRemoveCertificate:
-		fresh, err := x.readObject(ctx, c.Location)
-		if err != nil {
-			return fresh, err
-		}
-		if !strings.EqualFold(fresh.ID, x.objectID(c.Location)) {
-			return fresh, fmt.Errorf("%w: the %s of appId %s is now object %s, not %s", directory.ErrRejected, c.Location, x.in.App.AppID, fresh.ID, x.objectID(c.Location))
-		}
-		_, hasP := fresh.Password(a.KeyID)
-		k, hasK := fresh.Key(a.KeyID, "")
-		if !hasP && !hasK {
-			return fresh, errAlreadyGone
-		}
-		if hasP {
-			return fresh, fmt.Errorf("%w: key %s is a certificate's password (a signing certificate)", errSigning, a.KeyID)
-		}
-		if k.Usage != "Verify" || k.Type != "AsymmetricX509Cert" {
-			return fresh, fmt.Errorf("%w: certificate %s is %s/%s", errSigning, a.KeyID, k.Type, k.Usage)
-		}
-		// The PATCH replaces the whole list: it sends back every other
-		// certificate exactly as just read, and only plain verification
-		// certificates may be rewritten so.
-		var keep []directory.KeyCredential
-		for _, k := range fresh.Keys {
-			if strings.EqualFold(k.KeyID, a.KeyID) {
-				continue
-			}
-			if k.Usage != "Verify" || k.Type != "AsymmetricX509Cert" {
-				return fresh, fmt.Errorf("%w: the %s also holds %s certificate %s used to %s, which a rewrite of its certificates could lose", errSigning, c.Location, k.Type, k.KeyID, k.Usage)
-			}
-			if len(k.Key) == 0 {
-				return fresh, fmt.Errorf("%w: certificate %s to keep came without its public key, so the certificates cannot be rewritten safely", directory.ErrRejected, k.KeyID)
-			}
-			keep = append(keep, k)
-		}
-		return fresh, d.ReplaceKeyCredentials(ctx, fresh.Kind, fresh.ID, keep)
-	case kindConfirmCompromise:
-		return directory.Object{}, d.ConfirmCompromised(ctx, a.Target)
-	case kindDisable:
-		return directory.Object{}, d.DisableServicePrincipal(ctx, a.Target)
+	k := kindOf(a)
+	if k.write == nil {
+		return directory.Object{}, fmt.Errorf("%w: unknown action %s", directory.ErrRejected, a.Kind)
 	}
-	return directory.Object{}, fmt.Errorf("%w: unknown action %s", directory.ErrRejected, a.Kind)
+	return k.write(ctx, x, a)
 }
 
 // readBack checks a write that Graph accepted against a fresh read: for a
@@ -481,7 +384,7 @@ func (x *run) write(ctx context.Context, a incident.Action) (before directory.Ob
 // before the write is still there under its own keyId. Anything else is a
 // write that did not do what it was meant to, for a person to look at.
 func (x *run) readBack(ctx context.Context, a incident.Action, before directory.Object) (ok bool, why string, err error) {
-	if !credentialWrite(a.Kind) {
+	if !kindOf(a).credential {
 		done, err := x.applied(ctx, a)
 		if err != nil {
 			return false, "", err
@@ -502,7 +405,7 @@ func (x *run) readBack(ctx context.Context, a incident.Action, before directory.
 	if _, has := after.Key(a.KeyID, ""); has {
 		return false, fmt.Sprintf("%s: Graph accepted the removal but key %s is still on the %s", a.ID, a.KeyID, before.Kind), nil
 	}
-	if a.Kind == kindRemovePassword {
+	if a.Kind == string(RemovePassword) {
 		// removePassword changes its own keyId only; what else changed on
 		// the object is another writer's doing, not this write's.
 		return true, "", nil
@@ -526,37 +429,11 @@ func (x *run) readBack(ctx context.Context, a incident.Action, before directory.
 
 // applied re-reads the tenant to learn whether a write took effect.
 func (x *run) applied(ctx context.Context, a incident.Action) (bool, error) {
-	d := x.r.dir
-	switch a.Kind {
-	case kindRemovePassword, kindRemoveCertificate:
-		x.mu.Lock()
-		c := x.credential(a.KeyID)
-		x.mu.Unlock()
-		o, err := x.readObject(ctx, c.Location)
-		if errors.Is(err, directory.ErrNotFound) {
-			return true, nil
-		}
-		if err != nil {
-			return false, err
-		}
-		x.setObject(o)
-		_, hasP := o.Password(a.KeyID)
-		_, hasK := o.Key(a.KeyID, "")
-		return !hasP && !hasK, nil
-	case kindConfirmCompromise:
-		r, err := d.RiskyServicePrincipal(ctx, a.Target)
-		if err != nil {
-			return false, err
-		}
-		return r.RiskState == "confirmedCompromised", nil
-	case kindDisable:
-		o, err := d.ServicePrincipal(ctx, x.in.App.AppID)
-		if err != nil {
-			return false, err
-		}
-		return o.AccountEnabled != nil && !*o.AccountEnabled, nil
+	k := kindOf(a)
+	if k.applied == nil {
+		return false, fmt.Errorf("unknown action %s", a.Kind)
 	}
-	return false, fmt.Errorf("unknown action %s", a.Kind)
+	return k.applied(ctx, x, a)
 }
 
 func (x *run) credential(keyID string) incident.Credential {

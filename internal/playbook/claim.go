@@ -1,0 +1,215 @@
+package playbook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/spresponder/spresponder/internal/detect"
+	"github.com/spresponder/spresponder/internal/incident"
+)
+
+// Outcome summarises what Respond did with a batch.
+type Outcome struct {
+	Claimed    []string // incident ids newly created
+	Duplicates []string // incident ids that already existed
+	Proof      int      // blocked sign-ins attached as proof
+	Ignored    int      // signals no rule acts on
+	Incidents  []*incident.Incident
+}
+
+// Respond claims an incident for every actionable signal (durably: an
+// error means the batch must be retried), attaches blocked sign-ins as
+// proof, and then runs the incidents' stages. A stage that fails parks its
+// incident for the timer; that is not an error of Respond.
+func (r *Responder) Respond(ctx context.Context, sigs []detect.Signal, log *zap.Logger) error {
+	_, err := r.Handle(ctx, sigs, log)
+	return err
+}
+
+// Handle is Respond with its outcome, for the CLI and tests.
+func (r *Responder) Handle(ctx context.Context, sigs []detect.Signal, log *zap.Logger) (Outcome, error) {
+	if log == nil {
+		log = r.log
+	}
+	var out Outcome
+	var run []string
+	// Incidents about a credential come first, so that the other signals
+	// of the same batch can join them: a risky-service-principal state
+	// change caused by the same leak is evidence for that incident, not a
+	// second incident (and a second round of emails); a blocked sign-in is
+	// proof that its block works.
+	bySP := map[string]string{}
+	var later []detect.Signal
+	// claimInto claims s and books it in the outcome and the run list; it
+	// returns "" for a signal no rule acts on.
+	claimInto := func(s detect.Signal) (string, error) {
+		id, created, ok, err := r.claim(ctx, s)
+		if err != nil || !ok {
+			if !ok && err == nil {
+				out.Ignored++
+			}
+			return "", err
+		}
+		if created {
+			out.Claimed = append(out.Claimed, id)
+		} else {
+			out.Duplicates = append(out.Duplicates, id)
+		}
+		if !slices.Contains(run, id) {
+			run = append(run, id)
+		}
+		return id, nil
+	}
+	for _, s := range sigs {
+		switch s.Kind {
+		case detect.BlockedSignIn, detect.RiskyServicePrincipal:
+			later = append(later, s)
+			continue
+		}
+		id, err := claimInto(s)
+		if err != nil {
+			return out, err
+		}
+		if id != "" {
+			bySP[strings.ToLower(s.ServicePrincipalID)] = id
+		}
+	}
+	proofCache := map[string][]*incident.Incident{}
+	for _, s := range later {
+		if s.Kind == detect.BlockedSignIn {
+			// Proof is evidence, not work: failing to attach it must not
+			// hold back the batch's containment.
+			n, err := r.attachProof(ctx, s, proofCache)
+			if err != nil {
+				log.Warn("could not attach a blocked sign-in as proof", zap.String("sign_in", s.DetectionID), zap.Error(err))
+			}
+			out.Proof += n
+			continue
+		}
+		if id, ok := bySP[strings.ToLower(s.ServicePrincipalID)]; ok {
+			if _, err := r.store.Mutate(ctx, id, func(cur *incident.Incident) error {
+				mergeSignal(cur, s, r.now())
+				return nil
+			}); err != nil {
+				return out, fmt.Errorf("record %s signal on %s: %w", s.Kind, id, err)
+			}
+			out.Duplicates = append(out.Duplicates, id)
+			continue
+		}
+		if _, err := claimInto(s); err != nil {
+			return out, err
+		}
+	}
+	// Everything is durable now; the stages run concurrently, each within
+	// its own deadline, and park what they cannot finish.
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, id := range run {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			in, err := r.Run(ctx, id, log)
+			if err != nil && !errors.Is(err, ErrInProgress) {
+				log.Error("incident run", zap.String("incident", id), zap.Error(err))
+			}
+			if in != nil {
+				mu.Lock()
+				out.Incidents = append(out.Incidents, in)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	slices.SortFunc(out.Incidents, func(a, b *incident.Incident) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// claim opens (or finds) the incident for a signal a rule acts on. ok is
+// false when no rule does.
+func (r *Responder) claim(ctx context.Context, s detect.Signal) (id string, created, ok bool, err error) {
+	plan, ok := r.rules.Plan(s)
+	if !ok {
+		return "", false, false, nil
+	}
+	in := incident.New(s, r.now())
+	in.Operator = r.cfg.Operator
+	in.Record(r.now(), "claim", "rule", plan.Rule)
+	stored, created, err := r.store.Claim(ctx, in)
+	if err != nil {
+		return "", false, false, fmt.Errorf("claim incident for %s signal of %s: %w", s.Kind, s.AppID, err)
+	}
+	if !created && !hasSignal(stored, s) {
+		if _, err := r.store.Mutate(ctx, stored.ID, func(cur *incident.Incident) error {
+			mergeSignal(cur, s, r.now())
+			return nil
+		}); err != nil {
+			return "", false, false, fmt.Errorf("record duplicate signal on %s: %w", stored.ID, err)
+		}
+	}
+	return stored.ID, created, true, nil
+}
+
+// hasSignal reports whether the incident already records this signal (the
+// same kind from the same position): a redelivered event changes nothing.
+func hasSignal(in *incident.Incident, s detect.Signal) bool {
+	return slices.ContainsFunc(in.Signals, func(old detect.Signal) bool { return old.Source == s.Source && old.Kind == s.Kind })
+}
+
+// mergeSignal records a duplicate signal on an existing incident, once per
+// source position.
+func mergeSignal(in *incident.Incident, s detect.Signal, now time.Time) {
+	if hasSignal(in, s) {
+		return
+	}
+	in.Signals = append(in.Signals, s)
+	in.Record(now, "claim", "duplicate", fmt.Sprintf("%s from partition %s seq %d", s.Kind, s.Source.Partition, s.Source.SequenceNumber))
+}
+
+// attachProof adds a blocked sign-in to the incidents of its service
+// principal: Conditional Access seen working.
+func (r *Responder) attachProof(ctx context.Context, s detect.Signal, cache map[string][]*incident.Incident) (int, error) {
+	sp := strings.ToLower(s.ServicePrincipalID)
+	ins, ok := cache[sp]
+	if !ok {
+		var err error
+		ins, err = r.store.ByServicePrincipal(ctx, sp)
+		if err != nil {
+			return 0, err
+		}
+		cache[sp] = ins
+	}
+	n := 0
+	for _, in := range ins {
+		if in.State == incident.StateResolved {
+			continue
+		}
+		ref := incident.SignInRef{ID: s.DetectionID, Time: s.Time, IPAddress: s.IPAddress, Location: s.Location, PolicyIDs: s.PolicyIDs, ErrorCode: s.ErrorCode}
+		_, err := r.store.Mutate(ctx, in.ID, func(cur *incident.Incident) error {
+			if cur.Verdict == nil {
+				cur.Verdict = &incident.Verdict{Outcome: incident.VerdictCannotEvaluate,
+					Summary: "Conditional Access has not been evaluated for this incident yet; the refused sign-ins below show a block at work."}
+			}
+			for _, p := range cur.Verdict.Proof {
+				if p.ID == ref.ID {
+					return nil
+				}
+			}
+			cur.Verdict.Proof = append(cur.Verdict.Proof, ref)
+			cur.Record(r.now(), string(incident.StepConfirm), "blocked sign-in seen",
+				fmt.Sprintf("sign-in %s from %s refused by Conditional Access (error %d, policies %s)", ref.ID, ref.IPAddress, ref.ErrorCode, strings.Join(ref.PolicyIDs, ", ")))
+			return nil
+		})
+		if err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
