@@ -2,8 +2,12 @@ package ledger_test
 
 import (
 	"fmt"
+	"os"
+	"strconv"
 	"sync/atomic"
 	"testing"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/spresponder/spresponder/internal/incident"
 	"github.com/spresponder/spresponder/internal/ledger"
@@ -168,5 +172,52 @@ func BenchmarkMutateContended(b *testing.B) {
 			}
 		})
 		perSecond(b, n.Load(), "mutations/s")
+	})
+}
+
+// BenchmarkByServicePrincipal: finding one service principal's incidents
+// (done for every batch with a blocked sign-in) in a ledger of many:
+// "scan" reads the whole ledger (before the index), "index" lists the
+// principal's markers and reads its few incidents. BENCH_INCIDENTS sets the
+// ledger's size (default 2000; BENCHMARKS.md reports 10000).
+func BenchmarkByServicePrincipal(b *testing.B) {
+	n := 2000
+	if v, err := strconv.Atoi(os.Getenv("BENCH_INCIDENTS")); err == nil && v > 0 {
+		n = v
+	}
+	forBackends(b, func(b *testing.B, l ledger.Ledger) {
+		// Five incidents per service principal.
+		g, ctx := errgroup.WithContext(b.Context())
+		g.SetLimit(16)
+		for i := range n {
+			g.Go(func() error {
+				in := newIncident(int64(i))
+				in.Key.ServicePrincipalID = fmt.Sprintf("aaaaaaaa-bbbb-4ccc-8ddd-%012d", i/5)
+				_, _, err := l.Claim(ctx, in)
+				return err
+			})
+		}
+		if err := g.Wait(); err != nil {
+			b.Fatal(err)
+		}
+		sp := fmt.Sprintf("aaaaaaaa-bbbb-4ccc-8ddd-%012d", n/10)
+		for name, find := range map[string]func() (int, error){
+			"scan": func() (int, error) {
+				ins, err := ledger.ScanByServicePrincipal(b.Context(), l, sp)
+				return len(ins), err
+			},
+			"index": func() (int, error) {
+				ins, err := ledger.Store{L: l}.ByServicePrincipal(b.Context(), sp)
+				return len(ins), err
+			},
+		} {
+			b.Run(fmt.Sprintf("%s/%d", name, n), func(b *testing.B) {
+				for b.Loop() {
+					if got, err := find(); err != nil || got != 5 {
+						b.Fatalf("found %d, %v", got, err)
+					}
+				}
+			})
+		}
 	})
 }

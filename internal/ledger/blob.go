@@ -186,7 +186,21 @@ func (s *BlobStore) Claim(ctx context.Context, in *incident.Incident) (*incident
 		return nil, false, err
 	}
 	name := incidentPrefix + in.ID + ".json"
+	// The index marker goes out beside the claim (not after it): the claim
+	// is on the critical path, and a marker without its incident is
+	// harmless (skipped when read).
+	var markErr error
+	var marked sync.WaitGroup
+	if sp := indexedSP(in); sp != "" {
+		marked.Go(func() { _, markErr = s.put(ctx, indexPrefix+sp+"/"+in.ID, nil, nil, nil) })
+	}
 	etag, err := s.put(ctx, name, data, metadataOf(in), &blob.ModifiedAccessConditions{IfNoneMatch: new(azcore.ETagAny)})
+	marked.Wait()
+	if err == nil && markErr != nil {
+		// The incident exists, its marker does not: the claim must be
+		// retried so the marker is written (a second claim is a read).
+		return nil, false, s.classify("claim", in.ID+" (index)", markErr)
+	}
 	if err == nil {
 		in.ETag = joinETag(etag, mark)
 		return in, true, nil
@@ -625,4 +639,19 @@ func (s *BlobStore) KeepAll(ctx context.Context, items []quarantine.Item) error 
 		g.Go(func() error { return s.Keep(gctx, it) })
 	}
 	return g.Wait()
+}
+
+// byServicePrincipal lists the index markers of a service principal.
+func (s *BlobStore) byServicePrincipal(ctx context.Context, spID string) ([]string, error) {
+	var out []string
+	prefix := indexPrefix + spID + "/"
+	err := s.list(ctx, prefix, func(b *container.BlobItem) {
+		if b.Name != nil {
+			out = append(out, strings.TrimPrefix(*b.Name, prefix))
+		}
+	})
+	if err != nil {
+		return nil, s.classify("list index", spID, err)
+	}
+	return out, nil
 }

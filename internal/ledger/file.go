@@ -82,6 +82,18 @@ func (s *FileStore) Claim(ctx context.Context, in *incident.Incident) (*incident
 	if err != nil {
 		return nil, false, err
 	}
+	if sp := indexedSP(in); sp != "" {
+		// Written before the incident: a marker without its incident is
+		// skipped when read; an incident without its marker would be
+		// missed.
+		dir := filepath.Join(s.dir, "bysp", sp)
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, false, fmt.Errorf("%w: file ledger: index %s: %w", ErrUnavailable, in.ID, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, in.ID), nil, 0o640); err != nil {
+			return nil, false, fmt.Errorf("%w: file ledger: index %s: %w", ErrUnavailable, in.ID, err)
+		}
+	}
 	err = createExclusive(s.incidentPath(in.ID), data)
 	switch {
 	case err == nil:
@@ -495,4 +507,22 @@ func (s *FileStore) KeepAll(ctx context.Context, items []quarantine.Item) error 
 		return fmt.Errorf("%w: file ledger: keep %d items: %w", ErrUnavailable, len(items), err)
 	}
 	return nil
+}
+
+// byServicePrincipal lists the index markers of a service principal.
+func (s *FileStore) byServicePrincipal(_ context.Context, spID string) ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(s.dir, "bysp", spID))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: file ledger: index of %s: %w", ErrUnavailable, spID, err)
+	}
+	var out []string
+	for _, e := range entries {
+		if validID(e.Name()) == nil {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
 }

@@ -3,7 +3,6 @@ package ledger
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/spresponder/spresponder/internal/incident"
@@ -20,23 +19,6 @@ func (s Store) Claim(ctx context.Context, in *incident.Incident) (*incident.Inci
 // Mutate implements the playbook's Store.
 func (s Store) Mutate(ctx context.Context, id string, fn func(*incident.Incident) error) (*incident.Incident, error) {
 	return Mutate(ctx, s.L, id, fn)
-}
-
-// ByServicePrincipal lists the incidents of one service principal. It
-// scans the list (blocked sign-ins, its only caller, are rare); a backend
-// with an index would answer it directly.
-func (s Store) ByServicePrincipal(ctx context.Context, spID string) ([]*incident.Incident, error) {
-	all, err := s.L.List(ctx, Filter{})
-	if err != nil {
-		return nil, fmt.Errorf("ledger: incidents of %s: %w", spID, err)
-	}
-	var out []*incident.Incident
-	for _, in := range all {
-		if strings.EqualFold(in.Key.ServicePrincipalID, spID) || strings.EqualFold(in.App.ServicePrincipalID, spID) {
-			out = append(out, in)
-		}
-	}
-	return out, nil
 }
 
 // KillSwitch implements the playbook's Guards: the shared kill switch.

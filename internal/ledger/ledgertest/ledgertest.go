@@ -50,6 +50,7 @@ func Run(t *testing.T, open Open) {
 		{"ListFilters", testListFilters},
 		{"QuarantineIdempotent", testQuarantineIdempotent},
 		{"QuarantineKeepAll", testQuarantineKeepAll},
+		{"ByServicePrincipal", testByServicePrincipal},
 		{"QuarantineLargeBody", testQuarantineLargeBody},
 		{"QuarantineMissing", testQuarantineMissing},
 		{"CancelledContext", testCancelled},
@@ -691,5 +692,40 @@ func testQuarantineKeepAll(t *testing.T, l ledger.Ledger) {
 	body, err := l.QuarantinedBody(ctx, batch[17].ID)
 	if err != nil || string(body) != "junk line 17" {
 		t.Fatalf("body %q %v", body, err)
+	}
+}
+
+// testByServicePrincipal: a service principal's incidents come back (from
+// the backend's index when it has one), in any case of the id, and no
+// other's.
+func testByServicePrincipal(t *testing.T, l ledger.Ledger) {
+	ctx := ctxFor(t)
+	const a, b = "0b8f6f3e-0000-4000-8000-00000000000a", "0b8f6f3e-0000-4000-8000-00000000000b"
+	want := map[string]bool{}
+	for n := range 5 {
+		in := Incident(100 + n)
+		in.ID = fmt.Sprintf("inc-bysp-%02d", n)
+		in.Key.ServicePrincipalID = a
+		if n >= 3 {
+			in.Key.ServicePrincipalID = strings.ToUpper(b)
+		} else {
+			want[in.ID] = true
+		}
+		mustClaim(t, l, in)
+	}
+	got, err := ledger.Store{L: l}.ByServicePrincipal(ctx, strings.ToUpper(a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d incidents, want %d", len(got), len(want))
+	}
+	for _, in := range got {
+		if !want[in.ID] {
+			t.Errorf("incident %s is not of %s", in.ID, a)
+		}
+	}
+	if got, err := (ledger.Store{L: l}).ByServicePrincipal(ctx, "0b8f6f3e-0000-4000-8000-00000000000c"); err != nil || len(got) != 0 {
+		t.Fatalf("a service principal without incidents: %d %v", len(got), err)
 	}
 }
