@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/spresponder/spresponder/internal/capolicy"
 	"github.com/spresponder/spresponder/internal/config"
 	"github.com/spresponder/spresponder/internal/detect"
 	"github.com/spresponder/spresponder/internal/hubreplay"
@@ -127,7 +128,7 @@ func loadConfig(env Env) (config.Config, error) {
 	return cfg, nil
 }
 
-func newIntake(cfg config.Config, keeper quarantine.Keeper, nets *networks, log *zap.Logger, now func() time.Time) *intake.Intake {
+func newIntake(cfg config.Config, keeper quarantine.Keeper, nets *capolicy.Networks, log *zap.Logger, now func() time.Time) *intake.Intake {
 	opts := detect.Options{
 		FailedSecretThreshold: cfg.FailedSecretThreshold,
 		FailedSecretCodes:     cfg.FailedSecretCodes,
@@ -165,10 +166,10 @@ func serve(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	// Quarantined input goes to the ledger with everything else.
-	nets := &networks{rules: sys.rules}
+	nets := &capolicy.Networks{Configured: sys.rules.AllowedNetworksOf}
 	go func() {
 		// After Listen: the host must see the port answer first.
-		if err := nets.refresh(ctx, sys.graph); err != nil {
+		if err := nets.Refresh(ctx, sys.graph); err != nil {
 			log.Warn("allowed networks from Conditional Access not loaded yet (the timer retries)", zap.Error(err))
 		}
 	}()
@@ -179,7 +180,7 @@ func serve(ctx context.Context, args []string, env Env) error {
 		return fmt.Errorf("invocation limits: %w", err)
 	}
 	log.Info("invocation limits", zap.Int64("max_invocation_bytes", lim.MaxBodyBytes), zap.Int64("max_bytes_in_flight", lim.MaxBytesInFlight), zap.String("from", how))
-	srv := server.New(in, sys.responder, sweeper{sys: sys, nets: nets, now: env.Now, log: log}, log).
+	srv := server.New(in, sys.responder, sweeper{sys: sys, nets: nets, log: log}, log).
 		WithLimits(lim).
 		WithReplayer(httpReplayer{cfg: cfg, nets: nets, log: log, now: env.Now, keeper: sys.ledger}).
 		WithLostBatches(lostBatches{attempts: ledger.Attempts{L: sys.ledger, Now: env.Now}, pager: sys.pager, max: cfg.BatchAttempts, log: log, now: env.Now})
@@ -262,7 +263,17 @@ func runReplay(ctx context.Context, args []string, env Env) error {
 			return err
 		}
 		keeper := quarantine.Dir{Path: filepath.Join(cfg.StateDir, "quarantine")}
-		res, err := newIntake(cfg, keeper, &networks{rules: rs}, log, env.Now).Process(ctx, events)
+		nets := &capolicy.Networks{Configured: rs.AllowedNetworksOf}
+		if !*detectOnly {
+			// As serve does: the location policies' networks decide which
+			// sign-ins are from elsewhere. --detect-only calls nothing.
+			if gr, err := newGraph(cfg); err != nil {
+				log.Warn("allowed networks from Conditional Access not read", zap.Error(err))
+			} else if err := nets.Refresh(ctx, gr); err != nil {
+				log.Warn("allowed networks from Conditional Access not read", zap.Error(err))
+			}
+		}
+		res, err := newIntake(cfg, keeper, nets, log, env.Now).Process(ctx, events)
 		if err != nil {
 			return err
 		}

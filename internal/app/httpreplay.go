@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/spresponder/spresponder/internal/capolicy"
 	"github.com/spresponder/spresponder/internal/config"
 	"github.com/spresponder/spresponder/internal/detect"
 	"github.com/spresponder/spresponder/internal/incident"
@@ -29,7 +30,7 @@ import (
 // Graph's credentials on their laptop.
 type httpReplayer struct {
 	cfg  config.Config
-	nets *networks
+	nets *capolicy.Networks
 	log  *zap.Logger
 	now  func() time.Time
 	// keeper stores bad input of executed replays (the ledger); plans keep

@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/spresponder/spresponder/internal/capolicy"
 	"github.com/spresponder/spresponder/internal/graphsim"
 	"github.com/spresponder/spresponder/internal/server"
 )
@@ -87,7 +88,7 @@ func replayServer(t *testing.T, settings map[string]string) (interface{ Writes()
 	if err != nil {
 		t.Fatal(err)
 	}
-	nets := &networks{rules: sys.rules}
+	nets := &capolicy.Networks{Configured: sys.rules.AllowedNetworksOf}
 	srv := server.New(newIntake(cfg, sys.ledger, nets, log, time.Now), sys.responder, nil, log).
 		WithReplayer(httpReplayer{cfg: cfg, nets: nets, log: log, now: time.Now, keeper: sys.ledger})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

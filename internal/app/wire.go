@@ -2,22 +2,20 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/spresponder/spresponder/internal/breaker"
+	"github.com/spresponder/spresponder/internal/capolicy"
 	"github.com/spresponder/spresponder/internal/config"
 	"github.com/spresponder/spresponder/internal/detect"
 	"github.com/spresponder/spresponder/internal/graph"
-	"github.com/spresponder/spresponder/internal/incident"
 	"github.com/spresponder/spresponder/internal/ledger"
 	"github.com/spresponder/spresponder/internal/notify"
 	"github.com/spresponder/spresponder/internal/notify/email"
@@ -101,6 +99,16 @@ func isLoopback(raw string) bool {
 	return err == nil && u.Hostname() == "127.0.0.1"
 }
 
+// newGraph builds the Graph client the configuration names.
+func newGraph(cfg config.Config) (*graph.Client, error) {
+	gc := graph.Config{BaseURL: cfg.GraphURL, ManagedIdentityClientID: cfg.ManagedIdentity}
+	if isLoopback(cfg.GraphURL) {
+		// Only the simulated tenant listens on loopback; it checks no token.
+		gc.Credential = graph.StaticToken("simulated-tenant")
+	}
+	return graph.New(gc)
+}
+
 func build(ctx context.Context, cfg config.Config, log *zap.Logger, now func() time.Time, o buildOptions) (*system, error) {
 	rs, err := loadRules(cfg)
 	if err != nil {
@@ -110,12 +118,7 @@ func build(ctx context.Context, cfg config.Config, log *zap.Logger, now func() t
 	if err != nil {
 		return nil, fmt.Errorf("ledger: %w", err)
 	}
-	gc := graph.Config{BaseURL: cfg.GraphURL, ManagedIdentityClientID: cfg.ManagedIdentity}
-	if isLoopback(cfg.GraphURL) {
-		// Only the simulated tenant listens on loopback; it checks no token.
-		gc.Credential = graph.StaticToken("simulated-tenant")
-	}
-	gr, err := graph.New(gc)
+	gr, err := newGraph(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +126,7 @@ func build(ctx context.Context, cfg config.Config, log *zap.Logger, now func() t
 	var bstore breaker.Store = ledger.BreakerStore{L: led}
 	br := breaker.New(bstore, cfg.BreakerLimit, cfg.BreakerWindow, now)
 
-	n, pg, err := buildNotifier(cfg, rs, gr, store, log, now)
+	n, pg, oncall, err := buildNotifier(cfg, rs, gr, store, log, now)
 	if err != nil {
 		return nil, err
 	}
@@ -158,52 +161,51 @@ func build(ctx context.Context, cfg config.Config, log *zap.Logger, now func() t
 		notifier = n
 	}
 	var pgr playbook.Pager
-	if pg != nil {
-		pgr = pg
+	if oncall != nil {
+		pgr = oncall
 	}
 	r := playbook.New(gr, store, rulePlans{rs}, br, notifier, pgr, pcfg, log, now, playbook.WithGuards(guards))
 	sys := &system{cfg: cfg, rules: rs, ledger: led, store: store, graph: gr, responder: r}
-	if pg != nil {
-		sys.pager = pg.ch
-	}
+	sys.pager = pg
 	return sys, nil
 }
 
 // buildNotifier wires the channels that are configured; nil when none is.
-func buildNotifier(cfg config.Config, rs *rules.Set, gr *graph.Client, store ledger.Store, log *zap.Logger, now func() time.Time) (*notify.Notifier, *pageAdapter, error) {
+func buildNotifier(cfg config.Config, rs *rules.Set, gr *graph.Client, store ledger.Store, log *zap.Logger, now func() time.Time) (*notify.Notifier, *pager.Notifier, *notify.OnCall, error) {
 	var chans []notify.Channel
 	if cfg.TeamsWebhook != "" || len(cfg.TeamsAppWebhooks) > 0 {
 		t, err := teams.New(teams.Config{WebhookURL: cfg.TeamsWebhook, AppWebhookURLs: cfg.TeamsAppWebhooks}, log, teams.WithClock(now))
 		if err != nil {
-			return nil, nil, fmt.Errorf("SPRESPONDER_TEAMS_WEBHOOK: %w", err)
+			return nil, nil, nil, fmt.Errorf("SPRESPONDER_TEAMS_WEBHOOK: %w", err)
 		}
 		chans = append(chans, t)
 	}
 	if cfg.MailFrom != "" {
 		e, err := email.New(email.Config{From: cfg.MailFrom}, gr, log)
 		if err != nil {
-			return nil, nil, fmt.Errorf("SPRESPONDER_MAIL_FROM: %w", err)
+			return nil, nil, nil, fmt.Errorf("SPRESPONDER_MAIL_FROM: %w", err)
 		}
 		chans = append(chans, e)
 	}
-	var pa *pageAdapter
+	var pg *pager.Notifier
+	var oncall *notify.OnCall
 	if cfg.PagerWebhook != "" {
 		p, err := pager.New(pager.Config{URL: cfg.PagerWebhook}, log, pager.WithClock(now))
 		if err != nil {
-			return nil, nil, fmt.Errorf("SPRESPONDER_PAGER_WEBHOOK: %w", err)
+			return nil, nil, nil, fmt.Errorf("SPRESPONDER_PAGER_WEBHOOK: %w", err)
 		}
 		chans = append(chans, p)
-		pa = &pageAdapter{ch: p, store: store, now: now, log: log}
+		pg, oncall = p, notify.NewOnCall(p, store, log, now)
 	}
 	if len(chans) == 0 {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	n, err := notify.New(notify.Config{Recipients: notify.RecipientConfig{Overrides: rs.NotifyOverrides(), Fallback: cfg.SecurityContacts}},
 		gr, chans, log, notify.WithClock(now))
 	if err != nil {
-		return nil, nil, fmt.Errorf("notifications: %w", err)
+		return nil, nil, nil, fmt.Errorf("notifications: %w", err)
 	}
-	return n, pa, nil
+	return n, pg, oncall, nil
 }
 
 // rulePlans adapts the rules file to the playbook.
@@ -222,103 +224,19 @@ func (r rulePlans) Plan(s detect.Signal) (playbook.Plan, bool) {
 	}, true
 }
 
-// pageAdapter pages on-call for the playbook when an incident ends needing
-// a human, outside the owner notification (which may have been skipped).
-// Each page is recorded on the incident, so a trigger pages once.
-type pageAdapter struct {
-	ch    *pager.Notifier
-	store ledger.Store
-	now   func() time.Time
-	log   *zap.Logger
-}
-
-func (p *pageAdapter) Page(ctx context.Context, in *incident.Incident, reason string) error {
-	pages := notify.Pages(in, nil)
-	// The playbook pages for a reason of its own (an escalation, a forged
-	// detection) even when the incident's state shows other triggers that
-	// may have paged already: that reason gets its own page.
-	if in.State == incident.StateNeedsHuman || !slices.ContainsFunc(pages, func(p notify.Page) bool { return strings.Contains(reason, p.Reason) }) {
-		if !slices.ContainsFunc(pages, func(p notify.Page) bool { return p.Trigger == notify.TriggerNeedsHuman }) {
-			pages = append(pages, notify.Page{Trigger: notify.TriggerNeedsHuman, Severity: notify.SeverityWarning, Reason: reason})
-		}
-	}
-	d := &notify.Delivery{Incident: in, Pages: pages}
-	for _, t := range p.ch.Targets(d) {
-		if n := in.Notification(notify.ChannelPage, t.ID); n != nil && n.State == incident.Done {
-			continue
-		}
-		err := p.ch.Send(ctx, d, t)
-		state, why := incident.Done, reason
-		if err != nil {
-			state, why = incident.Failed, err.Error()
-			p.log.Error("page on-call", zap.String("incident", in.ID), zap.String("target", t.ID), zap.Error(err))
-		}
-		_, merr := p.store.Mutate(ctx, in.ID, func(cur *incident.Incident) error {
-			cur.Notified = append(cur.Notified, incident.Notification{Channel: notify.ChannelPage, Target: t.ID, State: state, Reason: why, Attempts: 1, At: p.now()})
-			cur.Record(p.now(), "page", string(state), t.ID+": "+why)
-			return nil
-		})
-		if merr != nil {
-			return merr
-		}
-	}
-	return nil
-}
-
-// sweeper re-drives incidents for the timer function: parked ones that are
-// due, and open ones whose run was abandoned (lease expired).
+// sweeper is the timer function: refresh the Conditional Access cache,
+// then let the playbook re-drive what is due.
 type sweeper struct {
 	sys  *system
-	nets *networks
-	now  func() time.Time
+	nets *capolicy.Networks
 	log  *zap.Logger
 }
 
 func (s sweeper) Sweep(ctx context.Context) (string, error) {
-	now := s.now()
 	if s.nets != nil {
-		if err := s.nets.refresh(ctx, s.sys.graph); err != nil {
+		if err := s.nets.Refresh(ctx, s.sys.graph); err != nil {
 			s.log.Warn("allowed networks not refreshed", zap.Error(err))
 		}
 	}
-	due, err := s.sys.ledger.List(ctx, ledger.Filter{States: []incident.State{incident.StateParked}, DueBefore: now})
-	if err != nil {
-		return "", fmt.Errorf("list parked incidents: %w", err)
-	}
-	open, err := s.sys.ledger.List(ctx, ledger.Filter{States: []incident.State{incident.StateOpen}})
-	if err != nil {
-		return "", fmt.Errorf("list open incidents: %w", err)
-	}
-	var run []string
-	for _, in := range due {
-		run = append(run, in.ID)
-	}
-	for _, in := range open {
-		// An open incident nobody holds, or whose holder's lease ran out,
-		// was left by a process that died (or a claim whose answer was
-		// lost): pick it up. Age is judged by Created: duplicates and proof
-		// bump Updated and would hide it.
-		if ledger.IsControl(in.ID) {
-			continue
-		}
-		if in.Owner == "" && now.Sub(in.Created) > s.sys.cfg.StageDeadline || in.Owner != "" && now.After(in.LeaseUntil) {
-			run = append(run, in.ID)
-		}
-	}
-	states := map[incident.State]int{}
-	for _, id := range run {
-		in, err := s.sys.responder.Run(ctx, id, s.log)
-		if errors.Is(err, playbook.ErrInProgress) {
-			states["in progress elsewhere"]++
-			continue
-		}
-		if err != nil {
-			s.log.Error("re-drive", zap.String("incident", id), zap.Error(err))
-			states["failed"]++
-			continue
-		}
-		states[in.State]++
-	}
-	return fmt.Sprintf("re-drove %d incident(s): %d done, %d parked, %d need a human, %d in progress elsewhere, %d failed to run",
-		len(run), states[incident.StateDone], states[incident.StateParked], states[incident.StateNeedsHuman], states["in progress elsewhere"], states["failed"]), nil
+	return s.sys.responder.Sweep(ctx, s.sys.store, s.log)
 }

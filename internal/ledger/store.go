@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/spresponder/spresponder/internal/incident"
@@ -49,4 +50,19 @@ func (s Store) Decision(ctx context.Context, spID, keyID string) (by, note, inci
 // RecordDecision implements the playbook's Guards.
 func (s Store) RecordDecision(ctx context.Context, spID, keyID, incidentID, by, note string, at time.Time) error {
 	return Decisions{L: s.L}.Record(ctx, spID, keyID, Decision{Incident: incidentID, By: by, Note: note, At: at})
+}
+
+// Parked implements the playbook's Backlog: parked incidents due now.
+func (s Store) Parked(ctx context.Context) ([]*incident.Incident, error) {
+	return s.L.List(ctx, Filter{States: []incident.State{incident.StateParked}, DueBefore: time.Now()})
+}
+
+// Open implements the playbook's Backlog: open incidents, control records
+// left out.
+func (s Store) Open(ctx context.Context) ([]*incident.Incident, error) {
+	ins, err := s.L.List(ctx, Filter{States: []incident.State{incident.StateOpen}})
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(ins, func(in *incident.Incident) bool { return IsControl(in.ID) }), nil
 }

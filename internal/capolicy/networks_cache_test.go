@@ -1,4 +1,4 @@
-package app
+package capolicy_test
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/spresponder/spresponder/internal/capolicy"
-	"github.com/spresponder/spresponder/internal/rules"
 )
 
 type caFixture struct {
@@ -28,11 +27,11 @@ func (f caFixture) NamedLocations(context.Context) ([]capolicy.NamedLocation, er
 // principal, so a sign-in from elsewhere is a risky sign-in even without
 // Workload Identities Premium.
 func TestNetworksFromConditionalAccess(t *testing.T) {
-	pb, err := os.ReadFile("../capolicy/testdata/tenant-policies.json")
+	pb, err := os.ReadFile("testdata/tenant-policies.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	lb, err := os.ReadFile("../capolicy/testdata/tenant-namedlocations.json")
+	lb, err := os.ReadFile("testdata/tenant-namedlocations.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,11 +43,11 @@ func TestNetworksFromConditionalAccess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &networks{rules: rules.Default()}
+	n := &capolicy.Networks{}
 	if got := n.For([]byte("6131d760-7fda-4db5-8bb1-b771898e9f15"), []byte("b029d485-a308-4311-8720-fb3192e5284e")); got != nil {
 		t.Fatalf("before the first refresh: %v", got)
 	}
-	if err := n.refresh(context.Background(), caFixture{ps, ls}); err != nil {
+	if err := n.Refresh(context.Background(), caFixture{ps, ls}); err != nil {
 		t.Fatal(err)
 	}
 	got := n.For([]byte("6131d760-7fda-4db5-8bb1-b771898e9f15"), []byte("b029d485-a308-4311-8720-fb3192e5284e"))

@@ -1,39 +1,41 @@
-package app
+package capolicy
 
 import (
 	"context"
 	"fmt"
 	"net/netip"
 	"sync"
-
-	"github.com/spresponder/spresponder/internal/capolicy"
-	"github.com/spresponder/spresponder/internal/rules"
 )
 
-// networks answers detection's question "where may this service principal
+// Networks answers detection's question "where may this service principal
 // sign in from?": the app's networks in the rules file, else the named
 // locations a location-based Conditional Access block policy allows it
 // (read from Graph and refreshed by the timer). That is how a tenant
 // without Workload Identities Premium, which gets no risk detections, still
 // sees a sign-in from elsewhere as risky.
-type networks struct {
-	rules *rules.Set
+//
+// It is the one cache of the tenant's policies and named locations the
+// responder keeps between invocations; Refresh replaces it whole.
+type Networks struct {
+	// Configured returns the networks the rules file gives an app (by
+	// appId); it wins over the policies.
+	Configured func(appID []byte) []netip.Prefix
 
 	mu       sync.RWMutex
-	policies []capolicy.Policy
-	locs     []capolicy.NamedLocation
+	policies []Policy
+	locs     []NamedLocation
 	bySP     map[string][]netip.Prefix // memo per service principal; nil entries memo "none"
 }
 
-// caReader is what networks reads from Graph.
-type caReader interface {
-	ConditionalAccessPolicies(ctx context.Context) ([]capolicy.Policy, error)
-	NamedLocations(ctx context.Context) ([]capolicy.NamedLocation, error)
+// Reader is what Networks reads from Graph.
+type Reader interface {
+	ConditionalAccessPolicies(ctx context.Context) ([]Policy, error)
+	NamedLocations(ctx context.Context) ([]NamedLocation, error)
 }
 
 // For implements detect.Options.AllowedNetworks.
-func (n *networks) For(appID, spID []byte) []netip.Prefix {
-	if nets := n.rules.AllowedNetworksOf(appID); len(nets) > 0 {
+func (n *Networks) For(appID, spID []byte) []netip.Prefix {
+	if nets := n.configured(appID); len(nets) > 0 {
 		return nets
 	}
 	if len(spID) == 0 {
@@ -48,13 +50,13 @@ func (n *networks) For(appID, spID []byte) []netip.Prefix {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	nets = capolicy.AllowedNetworks(n.policies, n.locs, string(spID))
+	nets = AllowedNetworks(n.policies, n.locs, string(spID))
 	n.bySP[string(spID)] = nets
 	return nets
 }
 
-// refresh re-reads the Conditional Access policies and named locations.
-func (n *networks) refresh(ctx context.Context, g caReader) error {
+// Refresh re-reads the Conditional Access policies and named locations.
+func (n *Networks) Refresh(ctx context.Context, g Reader) error {
 	ps, err := g.ConditionalAccessPolicies(ctx)
 	if err != nil {
 		return fmt.Errorf("refresh allowed networks: %w", err)
@@ -67,4 +69,11 @@ func (n *networks) refresh(ctx context.Context, g caReader) error {
 	n.policies, n.locs, n.bySP = ps, ls, map[string][]netip.Prefix{}
 	n.mu.Unlock()
 	return nil
+}
+
+func (n *Networks) configured(appID []byte) []netip.Prefix {
+	if n.Configured == nil {
+		return nil
+	}
+	return n.Configured(appID)
 }
