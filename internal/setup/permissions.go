@@ -124,6 +124,9 @@ func Needs(rs *rules.Set, f Features) []Need {
 				if !slices.Contains(out[i].Actions, action) {
 					out[i].Actions = append(out[i].Actions, action)
 				}
+				if !strings.Contains(out[i].Why, why) {
+					out[i].Why += "; " + why
+				}
 				return
 			}
 		}
