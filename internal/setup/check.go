@@ -317,7 +317,9 @@ func (c *Checker) policy(ctx context.Context) Result {
 	v, excluded := Coverage(ps)
 	switch v.Outcome {
 	case incident.VerdictBlocked:
-		r.Status, r.Detail = OK, v.Summary
+		// Evaluated for an unnamed service principal of the tenant, so
+		// "this app" in the summary means any of them.
+		r.Status, r.Detail = OK, "tenant-wide at risk high: "+v.Summary
 		if len(excluded) > 0 {
 			r.Detail += fmt.Sprintf("; it excludes %d service principal(s): %s", len(excluded), strings.Join(excluded, ", "))
 		}
