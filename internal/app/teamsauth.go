@@ -1,7 +1,9 @@
 package app
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -67,5 +69,20 @@ func (b *bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	r := req.Clone(req.Context())
 	r.Header.Set("Authorization", "Bearer "+tok.Token)
-	return b.base.RoundTrip(r)
+	resp, err := b.base.RoundTrip(r)
+	if err != nil || resp.StatusCode < 300 || tok.Token == "" {
+		return resp, err
+	}
+	// The Teams channel quotes the start of a refusal's body in its error;
+	// a flow that echoes the token back must not put it there. (A token
+	// set in teams.Config.Headers is redacted by the channel itself; this
+	// one is fetched here, so it is redacted here.)
+	body, rerr := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+	if rerr != nil {
+		body = nil
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(bytes.ReplaceAll(body, []byte(tok.Token), []byte("[REDACTED]"))))
+	resp.ContentLength = -1
+	return resp, nil
 }
