@@ -233,6 +233,9 @@ function main() {
 
   container.on('receiver_open', (ctx) => {
     echo(ctx.receiver);
+    // A producer sizes its batches from the link's max-message-size (0
+    // would mean nothing fits); 1 MB is the Standard tier's limit.
+    ctx.receiver.local.attach.max_message_size = 1024 * 1024;
     debug('receiver_open', ctx.receiver.remote.attach.target && ctx.receiver.remote.attach.target.address);
   });
 
