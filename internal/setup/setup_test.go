@@ -278,3 +278,11 @@ func TestSetupFailures(t *testing.T) {
 		t.Errorf("policy step %+v", plan.Policy)
 	}
 }
+
+// No rule can act on a self-test: the rules file refuses the kind, so
+// setup never derives a permission for it and the playbook never plans it.
+func TestRulesRefuseTheSelfTestKind(t *testing.T) {
+	if _, err := rules.Parse([]byte("rules:\n  - name: st\n    when: {kinds: [selfTest]}\n    do: [removeCredential]\n"), "test"); err == nil {
+		t.Fatal("a rule on selfTest signals was accepted")
+	}
+}
