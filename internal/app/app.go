@@ -56,6 +56,11 @@ Usage:
   spresponder replay --incident ID [flags]     run a stored incident's signals again (a plan, by default)
   spresponder incidents list|show|redrive|resolve   inspect and act on the incident ledger
   spresponder killswitch on|off|status [--reason R]  the kill switch every instance, replay and redrive obeys
+  spresponder setup --identity ID [--apply] [--enable]   grant the managed identity the Graph permissions the rules need and
+                                               create the Conditional Access block policy (a plan, by default)
+  spresponder check [--format json]            preflight: credential, permissions, licence, block policy, diagnostic
+                                               setting, channels, ledger; exit 1 when something the rules need is missing
+  spresponder selftest [--timeout D]           send a synthetic event through the hub and wait for the service to record it
   spresponder rules                            print the built-in rules file
   spresponder version                          print the version
 
@@ -81,6 +86,12 @@ func Main(ctx context.Context, args []string, env Env) int {
 		err = runIncidents(ctx, args[1:], env)
 	case "killswitch":
 		err = runKillSwitch(ctx, args[1:], env)
+	case "setup":
+		err = runSetup(ctx, args[1:], env)
+	case "check":
+		err = runCheck(ctx, args[1:], env)
+	case "selftest":
+		err = runSelfTest(ctx, args[1:], env)
 	case "rules":
 		_, err = env.Stdout.Write(rules.DefaultYAML())
 	case "version":
@@ -180,7 +191,11 @@ func serve(ctx context.Context, args []string, env Env) error {
 		return fmt.Errorf("invocation limits: %w", err)
 	}
 	log.Info("invocation limits", zap.Int64("max_invocation_bytes", lim.MaxBodyBytes), zap.Int64("max_bytes_in_flight", lim.MaxBytesInFlight), zap.String("from", how))
-	srv := server.New(in, sys.responder, sweeper{sys: sys, nets: nets, log: log}, log).
+	// The preflight check, in the background: one summary log line.
+	startupCheck(ctx, cfg, sys.rules, log)
+	// Self-test events (spresponder selftest) are recorded, never acted on.
+	resp := selfTestResponder{next: sys.responder, ledger: sys.ledger, now: env.Now}
+	srv := server.New(in, resp, sweeper{sys: sys, nets: nets, log: log}, log).
 		WithLimits(lim).
 		WithReplayer(httpReplayer{cfg: cfg, nets: nets, log: log, now: env.Now, keeper: sys.ledger}).
 		WithLostBatches(lostBatches{attempts: ledger.Attempts{L: sys.ledger, Now: env.Now}, pager: sys.pager, max: cfg.BatchAttempts, log: log, now: env.Now})

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"go.uber.org/zap"
 
 	"github.com/spresponder/spresponder/internal/breaker"
@@ -174,7 +175,16 @@ func build(ctx context.Context, cfg config.Config, log *zap.Logger, now func() t
 func buildNotifier(cfg config.Config, rs *rules.Set, gr *graph.Client, store ledger.Store, log *zap.Logger, now func() time.Time) (*notify.Notifier, *pager.Notifier, *notify.OnCall, error) {
 	var chans []notify.Channel
 	if cfg.TeamsWebhook != "" || len(cfg.TeamsAppWebhooks) > 0 {
-		t, err := teams.New(teams.Config{WebhookURL: cfg.TeamsWebhook, AppWebhookURLs: cfg.TeamsAppWebhooks}, log, teams.WithClock(now))
+		var cred azcore.TokenCredential
+		if cfg.TeamsTokenAudience != "" {
+			c, err := azureCredential(cfg.ManagedIdentity)
+			if err != nil {
+				return nil, nil, nil, fmt.Errorf("SPRESPONDER_TEAMS_TOKEN_AUDIENCE: %w", err)
+			}
+			cred = c
+		}
+		tc, topts := teamsAuth(cfg, cred)
+		t, err := teams.New(tc, log, append(topts, teams.WithClock(now))...)
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("SPRESPONDER_TEAMS_WEBHOOK: %w", err)
 		}

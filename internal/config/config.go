@@ -51,10 +51,14 @@ var Settings = []Setting{
 	{"SPRESPONDER_MANAGED_IDENTITY_CLIENT_ID", "(empty)", "Client id of the user-assigned managed identity for Graph and Storage; empty uses DefaultAzureCredential (system-assigned identity in Azure)."},
 	{"SPRESPONDER_TEAMS_WEBHOOK", "(empty)", "Teams Workflows webhook URL for incident cards. A secret: never logged."},
 	{"SPRESPONDER_TEAMS_APP_WEBHOOKS", "(empty)", "Per-app Teams webhooks, `appId=url` pairs separated by `;`: the card also goes to the owning team's channel. Secrets: never logged."},
+	{"SPRESPONDER_TEAMS_BEARER_TOKEN", "(empty)", "For Workflows flows that require sign-in: a bearer token sent as `Authorization: Bearer ...` with every Teams post. A secret: never logged. Prefer SPRESPONDER_TEAMS_TOKEN_AUDIENCE (a token that does not expire in an app setting); set one or the other."},
+	{"SPRESPONDER_TEAMS_TOKEN_AUDIENCE", "(empty)", "For Workflows flows that require sign-in: the audience (resource) to get a managed-identity token for; each Teams post carries it as `Authorization: Bearer ...`. The audience the flow expects is the flow's setting (UNVERIFIED for Power Automate: check the trigger's authentication)."},
 	{"SPRESPONDER_MAIL_FROM", "(empty)", "Mailbox (UPN or id) the owner emails are sent from through Graph sendMail (permission Mail.Send)."},
 	{"SPRESPONDER_SECURITY_CONTACT", "(empty)", "Comma-separated security addresses: always copied, and the only recipients for apps without a reachable owner. Required when email is on."},
 	{"SPRESPONDER_PAGER_WEBHOOK", "(empty)", "On-call webhook (JSON) for incidents that need a human. A secret: never logged."},
 	{"SPRESPONDER_HUB_CONNECTION_STRING", "(empty)", "`replay --hub` only: an Event Hubs connection string (the emulator). Empty: the namespace in `EntraEventHub__fullyQualifiedNamespace` with the managed identity or your login. A secret."},
+	{"SPRESPONDER_ARM_URL", "https://management.azure.com", "Azure Resource Manager endpoint `spresponder check` reads Entra's diagnostic settings from (tests point it at a local server)."},
+	{"SPRESPONDER_STARTUP_CHECK_TIMEOUT", "5s", "`serve` runs `spresponder check` in the background at start-up and logs one summary line; this bounds it. `0s` turns it off."},
 	{"SPRESPONDER_STAGE_DEADLINE", "60s", "How long one run of an incident's stages may take before it is parked for the timer."},
 	{"SPRESPONDER_LOG_LEVEL", "info", "debug, info, warn or error. Logs are JSON on stdout (the host records stderr as errors)."},
 	{"SPRESPONDER_SHUTDOWN_TIMEOUT", "30s", "How long SIGTERM waits for invocations in flight."},
@@ -93,13 +97,20 @@ type Config struct {
 	SecurityContacts []string
 	PagerWebhook     string
 	StageDeadline    time.Duration
+
+	// TeamsBearerToken and TeamsTokenAudience feed the Authorization header
+	// of flows that require sign-in (at most one is set).
+	TeamsBearerToken    string
+	TeamsTokenAudience  string
+	ARMURL              string
+	StartupCheckTimeout time.Duration
 }
 
 // Secrets lists the configured values that must never appear in a log
 // line or an error.
 func (c Config) Secrets() []string {
 	var out []string
-	for _, s := range []string{c.TeamsWebhook, c.PagerWebhook} {
+	for _, s := range []string{c.TeamsWebhook, c.PagerWebhook, c.TeamsBearerToken} {
 		if s != "" {
 			out = append(out, s)
 		}
@@ -265,6 +276,30 @@ func Load(get Getenv, environ Environ) (Config, error) {
 			c.TeamsAppWebhooks = map[string]string{}
 		}
 		c.TeamsAppWebhooks[app] = strings.TrimSpace(u)
+	}
+	c.TeamsBearerToken = val("SPRESPONDER_TEAMS_BEARER_TOKEN")
+	c.TeamsTokenAudience = val("SPRESPONDER_TEAMS_TOKEN_AUDIENCE")
+	if c.TeamsBearerToken != "" && c.TeamsTokenAudience != "" {
+		errs = append(errs, errors.New("SPRESPONDER_TEAMS_BEARER_TOKEN and SPRESPONDER_TEAMS_TOKEN_AUDIENCE: set one or the other, not both"))
+	}
+	if (c.TeamsBearerToken != "" || c.TeamsTokenAudience != "") && c.TeamsWebhook == "" && len(c.TeamsAppWebhooks) == 0 {
+		errs = append(errs, errors.New("SPRESPONDER_TEAMS_BEARER_TOKEN / SPRESPONDER_TEAMS_TOKEN_AUDIENCE: set only with a Teams webhook (SPRESPONDER_TEAMS_WEBHOOK or SPRESPONDER_TEAMS_APP_WEBHOOKS)"))
+	}
+	if strings.ContainsAny(c.TeamsBearerToken, " \r\n") {
+		// Never echo it: it is a secret.
+		errs = append(errs, errors.New("SPRESPONDER_TEAMS_BEARER_TOKEN: the token has spaces or line breaks; give the token alone, without \"Bearer \""))
+	}
+	if a := c.TeamsTokenAudience; a != "" && !strings.Contains(a, "://") && !isGUID(strings.ToLower(a)) {
+		errs = append(errs, fmt.Errorf("SPRESPONDER_TEAMS_TOKEN_AUDIENCE=%q: want a resource URI (https://... or api://...) or an application id", a))
+	}
+	c.ARMURL = val("SPRESPONDER_ARM_URL")
+	if !strings.HasPrefix(c.ARMURL, "https://") && !strings.HasPrefix(c.ARMURL, "http://127.0.0.1") {
+		errs = append(errs, fmt.Errorf("SPRESPONDER_ARM_URL=%q: want an https URL (or http://127.0.0.1 for a test server)", c.ARMURL))
+	}
+	if d, err := time.ParseDuration(val("SPRESPONDER_STARTUP_CHECK_TIMEOUT")); err != nil || d < 0 || d > 30*time.Second {
+		errs = append(errs, fmt.Errorf("SPRESPONDER_STARTUP_CHECK_TIMEOUT=%q: want a duration from 0s (off) to 30s, such as 5s", val("SPRESPONDER_STARTUP_CHECK_TIMEOUT")))
+	} else {
+		c.StartupCheckTimeout = d
 	}
 	c.MailFrom = val("SPRESPONDER_MAIL_FROM")
 	for _, a := range strings.Split(val("SPRESPONDER_SECURITY_CONTACT"), ",") {

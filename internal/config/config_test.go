@@ -4,8 +4,10 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite the settings table in README.md")
@@ -109,5 +111,36 @@ func TestWebhookSecretsStayOutOfErrors(t *testing.T) {
 	}
 	if c.TeamsAppWebhooks["6131d760-7fda-4db5-8bb1-b771898e9f15"] != secret || len(c.Secrets()) != 1 {
 		t.Fatalf("app webhooks %v secrets %d", c.TeamsAppWebhooks, len(c.Secrets()))
+	}
+}
+
+func TestTeamsSignInAndCheckSettings(t *testing.T) {
+	const hook = "https://prod.example/workflows/abc?sig=SECRETSIG"
+	const token = "eyJhbGciOiJSUzI1NiJ9.TOKENSECRET.sig"
+	c, err := Load(env(map[string]string{"SPRESPONDER_TEAMS_WEBHOOK": hook, "SPRESPONDER_SECURITY_CONTACT": "sec@contoso.com", "SPRESPONDER_TEAMS_BEARER_TOKEN": token}))
+	if err != nil || c.TeamsBearerToken != token || c.StartupCheckTimeout != 5*time.Second || c.ARMURL != "https://management.azure.com" {
+		t.Fatalf("%+v %v", c, err)
+	}
+	if !slices.Contains(c.Secrets(), token) {
+		t.Error("the bearer token is not among the secrets")
+	}
+	_, err = Load(env(map[string]string{
+		"SPRESPONDER_TEAMS_WEBHOOK": hook, "SPRESPONDER_SECURITY_CONTACT": "sec@contoso.com",
+		"SPRESPONDER_TEAMS_BEARER_TOKEN": "Bearer " + token, "SPRESPONDER_TEAMS_TOKEN_AUDIENCE": "not a uri",
+		"SPRESPONDER_ARM_URL": "http://arm.example", "SPRESPONDER_STARTUP_CHECK_TIMEOUT": "5m",
+	}))
+	for _, want := range []string{"set one or the other", "spaces or line breaks", "SPRESPONDER_TEAMS_TOKEN_AUDIENCE=", "SPRESPONDER_ARM_URL", "SPRESPONDER_STARTUP_CHECK_TIMEOUT"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "TOKENSECRET") {
+		t.Errorf("the token leaked into the error: %v", err)
+	}
+	if _, err := Load(env(map[string]string{"SPRESPONDER_TEAMS_TOKEN_AUDIENCE": "api://flow"})); err == nil || !strings.Contains(err.Error(), "set only with a Teams webhook") {
+		t.Errorf("audience without webhook: %v", err)
+	}
+	if c, err := Load(env(map[string]string{"SPRESPONDER_STARTUP_CHECK_TIMEOUT": "0s"})); err != nil || c.StartupCheckTimeout != 0 {
+		t.Errorf("startup check off: %+v %v", c.StartupCheckTimeout, err)
 	}
 }

@@ -67,6 +67,9 @@ type ServicePrincipal struct {
 	PasswordCredentials    []PasswordCredential `json:"passwordCredentials"`
 	KeyCredentials         []KeyCredential      `json:"keyCredentials"`
 	Owners                 []DirectoryObjectRef `json:"owners,omitempty"`
+	// AppRoles are the application permissions the service principal
+	// offers as a resource (Microsoft Graph's; see setup.go).
+	AppRoles []AppRole `json:"appRoles"`
 }
 
 // User is a user account: an owner to notify or the mailbox mail is sent as.
@@ -277,6 +280,7 @@ func (s ServicePrincipal) clone() ServicePrincipal {
 	s.PasswordCredentials = slices.Clone(s.PasswordCredentials)
 	s.KeyCredentials = slices.Clone(s.KeyCredentials)
 	s.Owners = slices.Clone(s.Owners)
+	s.AppRoles = slices.Clone(s.AppRoles)
 	return s
 }
 

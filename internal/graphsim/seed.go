@@ -35,6 +35,9 @@ type Seed struct {
 	ConditionalAccessPolicies      []ConditionalAccessPolicy       `json:"conditionalAccessPolicies"`
 	NamedLocations                 []NamedLocation                 `json:"namedLocations"`
 	Faults                         []Fault                         `json:"faults,omitempty"`
+
+	// AppRoleAssignments are application permissions already granted (see setup.go).
+	AppRoleAssignments []AppRoleAssignment `json:"appRoleAssignments,omitempty"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("50ms") in JSON.
@@ -222,6 +225,7 @@ func (s *Seed) Validate() error {
 			}
 		}
 	}
+	errs = append(errs, s.validateAppRoleAssignments()...)
 	for i, f := range s.Faults {
 		if err := f.validate(); err != nil {
 			bad("faults[%d]: %v", i, err)

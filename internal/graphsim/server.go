@@ -70,7 +70,7 @@ func buildRoutes() []route {
 		policies   = "identity/conditionalAccess/policies"
 		locations  = "identity/conditionalAccess/namedLocations"
 	)
-	return []route{
+	return append([]route{
 		r("GET", "/"+detections, func(t *Tenant, c *call) reply { return listAll(c, detections, t.detections, detectionProps) }),
 		r("GET", "/"+detections+"/{id}", func(t *Tenant, c *call) reply {
 			return getOne(c, detections, t.detections, func(d *ServicePrincipalRiskDetection) bool { return d.ID == c.params[0] }, detectionProps)
@@ -102,7 +102,7 @@ func buildRoutes() []route {
 		r("GET", "/"+locations+"/{id}", func(t *Tenant, c *call) reply {
 			return getOne(c, locations, t.locations, idIs(c, func(l NamedLocation) string { return l.ID }), locationProps)
 		}),
-	}
+	}, setupRoutes(r)...)
 }
 
 // match finds the route for a method and path. A path that exists with

@@ -33,6 +33,8 @@ type Tenant struct {
 	risky      []*RiskyServicePrincipal
 	policies   []ConditionalAccessPolicy
 	locations  []NamedLocation
+	// assignments are app role assignments (setup.go).
+	assignments []AppRoleAssignment
 
 	requests   []Request
 	counts     map[string]int
@@ -114,6 +116,7 @@ func New(seed Seed, opts ...Option) *Tenant {
 	}
 	t.policies = slices.Clone(seed.ConditionalAccessPolicies)
 	t.locations = slices.Clone(seed.NamedLocations)
+	t.assignments = slices.Clone(seed.AppRoleAssignments)
 	for _, f := range seed.Faults {
 		if err := t.addFault(f); err != nil {
 			panic(err) // unreachable: Validate checked the faults

@@ -14,7 +14,12 @@
 //     filter on x-opt-offset, x-opt-sequence-number or x-opt-enqueued-time;
 //   - events delivered by link credit, with the message annotations
 //     x-opt-sequence-number (long), x-opt-offset (string) and
-//     x-opt-enqueued-time (timestamp).
+//     x-opt-enqueued-time (timestamp);
+//   - sends (ProducerClient) to "<hub>" or "<hub>/Partitions/<n>": single
+//     messages and batches (message format 0x80013700, each data section an
+//     encoded message) are appended to the partition (to "0" when none is
+//     named), enqueued now, and delivered to open receivers. Events sent live
+//     in memory only. `spresponder selftest` uses this in its test.
 //
 // Usage: node ehfake.js <fixture.json> [port]   (port 0 or absent: pick one)
 // Prints "listening <port>" on stdout when ready. EHFAKE_DEBUG=1 logs to stderr.
@@ -76,6 +81,31 @@ function selectorOf(source) {
     if (typeof v === 'string') return v;
   }
   return '';
+}
+
+// bodiesOf returns the event bodies of a message a producer sent: one for a
+// plain message (format 0); for a batch (format 0x80013700) one per data
+// section of the outer message, each an encoded message of its own.
+function bodiesOf(ctx) {
+  const text = (msg) => {
+    const b = msg.body;
+    if (Buffer.isBuffer(b)) return b;
+    if (b && b.content !== undefined) return Buffer.from(b.content);
+    if (typeof b === 'string') return Buffer.from(b, 'utf8');
+    return Buffer.from(JSON.stringify(b), 'utf8');
+  };
+  if (!ctx.format) return [text(ctx.message)];
+  const out = [];
+  const reader = new types.Reader(ctx.message);
+  while (reader.remaining()) {
+    const s = reader.read();
+    const d = s && s.descriptor && s.descriptor.value;
+    if (d === 0x75 || d === 'amqp:data:binary') {
+      const inner = Buffer.isBuffer(s.value) ? s.value : s.value && s.value.value;
+      out.push(text(rhea.message.decode(inner)));
+    }
+  }
+  return out;
 }
 
 function main() {
@@ -186,7 +216,15 @@ function main() {
       return;
     }
     sender.ehfake = { events: fx.partitions.get(m[3]), next: start };
+    senders.add(sender);
     debug('partition', m[3], 'cg', m[2], 'start', start);
+  });
+
+  // Open partition senders, to deliver events appended by a producer.
+  const senders = new Set();
+  container.on('sender_close', (ctx) => senders.delete(ctx.sender));
+  container.on('disconnected', (ctx) => {
+    for (const s of [...senders]) if (s.connection === ctx.connection) senders.delete(s);
   });
 
   container.on('sendable', (ctx) => {
@@ -195,6 +233,9 @@ function main() {
 
   container.on('receiver_open', (ctx) => {
     echo(ctx.receiver);
+    // A producer sizes its batches from the link's max-message-size (0
+    // would mean nothing fits); 1 MB is the Standard tier's limit.
+    ctx.receiver.local.attach.max_message_size = 1024 * 1024;
     debug('receiver_open', ctx.receiver.remote.attach.target && ctx.receiver.remote.attach.target.address);
   });
 
@@ -208,7 +249,20 @@ function main() {
       debug('management', JSON.stringify(req.application_properties && req.application_properties.type), code);
       reply(ctx.connection, req, code, description, body);
     } else {
-      ctx.receiver.close({ condition: 'amqp:not-allowed', description: 'ehfake is read-only' });
+      const m = new RegExp('^' + fx.hub.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') + '(?:/Partitions/([^/]+))?$').exec(target || '');
+      const pid = m && (m[1] || '0');
+      if (!m || !fx.partitions.has(pid)) {
+        ctx.receiver.close({ condition: 'amqp:not-found', description: 'no such entity: ' + target });
+        return;
+      }
+      const evs = fx.partitions.get(pid);
+      for (const body of bodiesOf(ctx)) {
+        const last = evs[evs.length - 1];
+        const offset = last ? Number(last.offset) + last.body.length : 0;
+        evs.push({ seq: evs.length, offset: String(offset), time: Date.now(), body });
+        debug('appended to partition', pid, 'seq', evs.length - 1);
+      }
+      for (const sender of senders) if (sender.ehfake && sender.ehfake.events === evs && sender.is_open()) pump(sender);
     }
   });
 
