@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -64,17 +65,27 @@ Usage:
   spresponder rules                            print the built-in rules file
   spresponder version                          print the version
 
+Run 'spresponder <command> --help' (or 'spresponder help <command>') for a command's flags and examples.
 Settings come from the environment (see README.md).
 `
 
 // Version is set at build time with -ldflags "-X ...app.Version=...".
 var Version = "dev"
 
-// Main runs one subcommand and returns the process exit code.
+// Main runs one subcommand and returns the process exit code: 0, 1 when
+// the command failed, 2 for a usage error.
 func Main(ctx context.Context, args []string, env Env) int {
 	if len(args) == 0 {
 		fmt.Fprint(env.Stderr, usage)
 		return 2
+	}
+	if isHelp(args[0]) {
+		if len(args) > 1 {
+			// "help replay" is "replay --help".
+			return Main(ctx, append(slices.Clone(args[1:]), "--help"), env)
+		}
+		fmt.Fprint(env.Stdout, usage)
+		return 0
 	}
 	var err error
 	switch args[0] {
@@ -92,29 +103,27 @@ func Main(ctx context.Context, args []string, env Env) int {
 		err = runCheck(ctx, args[1:], env)
 	case "selftest":
 		err = runSelfTest(ctx, args[1:], env)
-	case "rules":
-		_, err = env.Stdout.Write(rules.DefaultYAML())
-	case "version":
-		fmt.Fprintln(env.Stdout, "spresponder", Version)
-	case "help", "-h", "--help":
-		fmt.Fprint(env.Stdout, usage)
+	case "rules", "version":
+		fs := newFlags(args[0], env)
+		if err = parseFlags(fs, args[1:], env); err != nil {
+			err = usageError{err}
+		} else if fs.NArg() > 0 {
+			err = usageError{fmt.Errorf("%s takes no arguments", args[0])}
+		} else if args[0] == "rules" {
+			_, err = env.Stdout.Write(rules.DefaultYAML())
+		} else {
+			fmt.Fprintln(env.Stdout, "spresponder", Version)
+		}
 	default:
-		fmt.Fprintf(env.Stderr, "spresponder: unknown command %q\n\n%s", args[0], usage)
+		fmt.Fprintf(env.Stderr, "spresponder: unknown command %q (run 'spresponder --help' for the list)\n", args[0])
 		return 2
 	}
-	if err != nil {
-		var ue usageError
-		if errors.As(err, &ue) {
-			fmt.Fprintf(env.Stderr, "spresponder %s: %v\n", args[0], err)
-			return 2
-		}
-		fmt.Fprintf(env.Stderr, "spresponder %s: %v\n", args[0], err)
-		return 1
-	}
-	return 0
+	return exitCode(args[0], err, env)
 }
 
 type usageError struct{ error }
+
+func (u usageError) Unwrap() error { return u.error }
 
 // NewLogger builds the JSON logger. The Functions host records the
 // handler's stderr as errors, so the service logs to stdout; the CLI logs
@@ -151,10 +160,9 @@ func newIntake(cfg config.Config, keeper quarantine.Keeper, nets *capolicy.Netwo
 }
 
 func serve(ctx context.Context, args []string, env Env) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
+	fs := newFlags("serve", env)
 	port := fs.Int("port", 0, "loopback port (default: $FUNCTIONS_CUSTOMHANDLER_PORT)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, env); err != nil {
 		return usageError{err}
 	}
 	cfg, err := loadConfig(env)
@@ -206,8 +214,7 @@ func serve(ctx context.Context, args []string, env Env) error {
 }
 
 func runReplay(ctx context.Context, args []string, env Env) error {
-	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
+	fs := newFlags("replay", env)
 	file := fs.String("file", "", "file of event bodies (NDJSON), one body or array of bodies, or a captured invocation")
 	incidentID := fs.String("incident", "", "replay the signals of a stored incident instead of a file")
 	format := fs.String("format", "table", "table (for people) or json (one signal per line, for scripts)")
@@ -222,7 +229,7 @@ func runReplay(ctx context.Context, args []string, env Env) error {
 	hubName := fs.String("hub-name", "", "with --hub: event hub name (default $ENTRA_EVENTHUB_NAME)")
 	group := fs.String("consumer-group", "$Default", "with --hub: consumer group to read with; use one for on-call, not the Function App's")
 	maxEvents := fs.Int("max-events", hubreplay.DefaultMaxEvents, "with --hub: read at most this many events (replay is capped)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, env); err != nil {
 		return usageError{err}
 	}
 	sources := 0

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"slices"
@@ -17,13 +16,6 @@ import (
 	"github.com/spresponder/spresponder/internal/playbook"
 )
 
-const incidentsUsage = `spresponder incidents: inspect and act on the incident ledger
-
-  list [--state S[,S]] [--app APPID] [--since 24h] [--format json]
-  show ID [--format json]
-  redrive ID        run the incident's remaining steps now (Graph is called; writes follow SPRESPONDER_MODE)
-  resolve ID --note "why" [--operator NAME]   close it with a person's decision
-`
 
 func incidentFromConfiguredLedger(ctx context.Context, cfg config.Config, id string) (*incident.Incident, error) {
 	led, err := openLedger(ctx, cfg, "")
@@ -38,16 +30,16 @@ func incidentFromConfiguredLedger(ctx context.Context, cfg config.Config, id str
 }
 
 func runIncidents(ctx context.Context, args []string, env Env) error {
-	if len(args) == 0 {
-		fmt.Fprint(env.Stderr, incidentsUsage)
-		return usageError{errors.New("a subcommand is required")}
-	}
-	cfg, err := loadConfig(env)
-	if err != nil {
+	args, done, err := groupHelp("incidents", args, env)
+	if done {
 		return err
 	}
-	fs := flag.NewFlagSet("incidents "+args[0], flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
+	switch args[0] {
+	case "list", "show", "redrive", "resolve":
+	default:
+		return unknownSub("incidents", args[0])
+	}
+	fs := newFlags("incidents "+args[0], env)
 	format := fs.String("format", "table", "table or json")
 	states := fs.String("state", "", "comma-separated states: open, parked, held, needsHuman, done, resolved")
 	app := fs.String("app", "", "appId")
@@ -61,8 +53,12 @@ func runIncidents(ctx context.Context, args []string, env Env) error {
 	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
 		id, rest = rest[0], rest[1:]
 	}
-	if err := fs.Parse(rest); err != nil {
+	if err := parseFlags(fs, rest, env); err != nil {
 		return usageError{err}
+	}
+	cfg, err := loadConfig(env)
+	if err != nil {
+		return err
 	}
 	if id == "" && fs.NArg() > 0 {
 		id = fs.Arg(0)
@@ -154,8 +150,7 @@ func runIncidents(ctx context.Context, args []string, env Env) error {
 		writeIncident(env.Stdout, in, false)
 		return nil
 	default:
-		fmt.Fprint(env.Stderr, incidentsUsage)
-		return usageError{fmt.Errorf("unknown subcommand %q", args[0])}
+		return unknownSub("incidents", args[0])
 	}
 }
 

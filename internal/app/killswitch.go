@@ -3,40 +3,33 @@ package app
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"strings"
 
 	"github.com/spresponder/spresponder/internal/ledger"
 )
 
-const killSwitchUsage = `spresponder killswitch: the kill switch kept in the shared ledger
-
-  status                       show it
-  on --reason "why" [--operator NAME]    stop every write to the tenant, on every instance, replay and redrive
-  off --reason "why" [--operator NAME]   allow writes again (SPRESPONDER_MODE still decides dry-run or enforce)
-
-The app setting SPRESPONDER_KILL_SWITCH stops the writes of the processes
-that read it; this switch binds everyone who shares the ledger, including
-on-call laptops, without a restart.
-`
 
 func runKillSwitch(ctx context.Context, args []string, env Env) error {
-	if len(args) == 0 {
-		fmt.Fprint(env.Stderr, killSwitchUsage)
-		return usageError{errors.New("say on, off or status")}
+	args, done, err := groupHelp("killswitch", args, env)
+	if done {
+		return err
+	}
+	switch args[0] {
+	case "on", "off", "status":
+	default:
+		return unknownSub("killswitch", args[0])
+	}
+	fs := newFlags("killswitch "+args[0], env)
+	reason := fs.String("reason", "", "why (recorded in the ledger)")
+	user, _ := env.Getenv("USER")
+	operator := fs.String("operator", user, "who (recorded in the ledger)")
+	if err := parseFlags(fs, args[1:], env); err != nil {
+		return usageError{err}
 	}
 	cfg, err := loadConfig(env)
 	if err != nil {
 		return err
-	}
-	fs := flag.NewFlagSet("killswitch "+args[0], flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	reason := fs.String("reason", "", "why (recorded in the ledger)")
-	user, _ := env.Getenv("USER")
-	operator := fs.String("operator", user, "who (recorded in the ledger)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return usageError{err}
 	}
 	led, err := openLedger(ctx, cfg, "")
 	if err != nil {
@@ -65,6 +58,5 @@ func runKillSwitch(ctx context.Context, args []string, env Env) error {
 		writeKillSwitch(env.Stdout, st)
 		return nil
 	}
-	fmt.Fprint(env.Stderr, killSwitchUsage)
-	return usageError{fmt.Errorf("unknown subcommand %q: say on, off or status", args[0])}
+	return unknownSub("killswitch", args[0])
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"strings"
 	"time"
@@ -111,13 +110,12 @@ func (s selfTestResponder) Respond(ctx context.Context, sigs []detect.Signal, lo
 // runSelfTest is `spresponder selftest`: send the synthetic event to the
 // hub, then wait (bounded) for the service to record it in the ledger.
 func runSelfTest(ctx context.Context, args []string, env Env) error {
-	fs := flag.NewFlagSet("selftest", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
+	fs := newFlags("selftest", env)
 	timeout := fs.Duration("timeout", 5*time.Minute, "how long to wait for the service to record the event")
 	hubNS := fs.String("hub-namespace", "", "fully qualified namespace (default $EntraEventHub__fullyQualifiedNamespace)")
 	hubName := fs.String("hub-name", "", "event hub name (default $ENTRA_EVENTHUB_NAME)")
 	poll := fs.Duration("poll", 2*time.Second, "how often to look in the ledger")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, env); err != nil {
 		return usageError{err}
 	}
 	cfg, err := loadConfig(env)

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"net/url"
@@ -34,8 +33,7 @@ const graphScope = "https://graph.microsoft.com/.default"
 // for which action, and whether each is granted; the Conditional Access
 // block policy) and changes the tenant only with --apply.
 func runSetup(ctx context.Context, args []string, env Env) error {
-	fs := flag.NewFlagSet("setup", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
+	fs := newFlags("setup", env)
 	identity := fs.String("identity", "", "the responder's managed identity: its client id, or the object id of its service principal (default $SPRESPONDER_MANAGED_IDENTITY_CLIENT_ID)")
 	apply := fs.Bool("apply", false, "make the changes; without it setup only prints the plan")
 	enable := fs.Bool("enable", false, "create (or switch) the block policy enforcing; default report-only")
@@ -44,7 +42,7 @@ func runSetup(ctx context.Context, args []string, env Env) error {
 	login := fs.String("login", "azcli", "how you sign in: azcli (your `az login`), browser, or device-code")
 	tenant := fs.String("tenant", "", "tenant id to sign in to (default: your sign-in's; with SPRESPONDER_TENANTS, its first)")
 	mail := fs.Bool("mail", false, "grant what owner email needs (Mail.Send, User.Read.All) even if SPRESPONDER_MAIL_FROM is not set here")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, env); err != nil {
 		return usageError{err}
 	}
 	cfg, err := loadConfig(env)
@@ -143,11 +141,10 @@ func adminCredential(login, tenant string, env Env) (azcore.TokenCredential, err
 // runCheck is `spresponder check`: the preflight check, as the responder's
 // own identity. Exit 1 when something an enabled rule needs is missing.
 func runCheck(ctx context.Context, args []string, env Env) error {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
+	fs := newFlags("check", env)
 	format := fs.String("format", "text", "text (for people) or json (for pipelines)")
 	timeout := fs.Duration("timeout", 30*time.Second, "bound on the whole check")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, env); err != nil {
 		return usageError{err}
 	}
 	if *format != "text" && *format != "json" {
