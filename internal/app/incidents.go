@@ -16,7 +16,6 @@ import (
 	"github.com/spresponder/spresponder/internal/playbook"
 )
 
-
 func incidentFromConfiguredLedger(ctx context.Context, cfg config.Config, id string) (*incident.Incident, error) {
 	led, err := openLedger(ctx, cfg, "")
 	if err != nil {

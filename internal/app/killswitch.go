@@ -9,7 +9,6 @@ import (
 	"github.com/spresponder/spresponder/internal/ledger"
 )
 
-
 func runKillSwitch(ctx context.Context, args []string, env Env) error {
 	args, done, err := groupHelp("killswitch", args, env)
 	if done {
