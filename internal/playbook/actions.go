@@ -31,11 +31,11 @@ type kindSpec struct {
 	describe   func(a incident.Action) string
 	// write makes the call. For a credential it returns the object as read
 	// right before the write, which the read-back compares with.
-	write func(ctx context.Context, x *run, a incident.Action) (before directory.Object, err error)
+	write func(ctx context.Context, x *pass, a incident.Action) (before directory.Object, err error)
 	// applied re-reads the tenant: did the write take effect?
-	applied func(ctx context.Context, x *run, a incident.Action) (bool, error)
+	applied func(ctx context.Context, x *pass, a incident.Action) (bool, error)
 	// done records what the tenant shows after the write.
-	done func(x *run, a *incident.Action)
+	done func(x *pass, a *incident.Action)
 }
 
 var kinds = map[ActionKind]kindSpec{
@@ -46,7 +46,7 @@ var kinds = map[ActionKind]kindSpec{
 		},
 		write:   writeRemovePassword,
 		applied: credentialGone,
-		done:    func(_ *run, a *incident.Action) { a.After = a.KeyID + " absent" },
+		done:    func(_ *pass, a *incident.Action) { a.After = a.KeyID + " absent" },
 	},
 	RemoveCertificate: {
 		credential: true,
@@ -55,40 +55,40 @@ var kinds = map[ActionKind]kindSpec{
 		},
 		write:   writeRemoveCertificate,
 		applied: credentialGone,
-		done:    func(_ *run, a *incident.Action) { a.After = a.KeyID + " absent" },
+		done:    func(_ *pass, a *incident.Action) { a.After = a.KeyID + " absent" },
 	},
 	ConfirmCompromised: {
 		describe: func(a incident.Action) string {
 			return "confirm service principal " + a.Target + " compromised (risk high: risk-based Conditional Access blocks new tokens)"
 		},
-		write: func(ctx context.Context, x *run, a incident.Action) (directory.Object, error) {
+		write: func(ctx context.Context, x *pass, a incident.Action) (directory.Object, error) {
 			return directory.Object{}, x.r.dir.ConfirmCompromised(ctx, a.Target)
 		},
-		applied: func(ctx context.Context, x *run, a incident.Action) (bool, error) {
+		applied: func(ctx context.Context, x *pass, a incident.Action) (bool, error) {
 			r, err := x.r.dir.RiskyServicePrincipal(ctx, a.Target)
 			if err != nil {
 				return false, err
 			}
 			return r.RiskState == "confirmedCompromised", nil
 		},
-		done: func(x *run, a *incident.Action) {
+		done: func(x *pass, a *incident.Action) {
 			a.After = "service principal risk: confirmedCompromised high"
 			x.in.App.RiskState, x.in.App.RiskLevel = "confirmedCompromised", "high"
 		},
 	},
 	DisableServicePrincipal: {
 		describe: func(a incident.Action) string { return "disable service principal " + a.Target },
-		write: func(ctx context.Context, x *run, a incident.Action) (directory.Object, error) {
+		write: func(ctx context.Context, x *pass, a incident.Action) (directory.Object, error) {
 			return directory.Object{}, x.r.dir.DisableServicePrincipal(ctx, a.Target)
 		},
-		applied: func(ctx context.Context, x *run, a incident.Action) (bool, error) {
+		applied: func(ctx context.Context, x *pass, a incident.Action) (bool, error) {
 			o, err := x.r.dir.ServicePrincipal(ctx, x.in.App.AppID)
 			if err != nil {
 				return false, err
 			}
 			return o.AccountEnabled != nil && !*o.AccountEnabled, nil
 		},
-		done: func(_ *run, a *incident.Action) { a.After = "disabled" },
+		done: func(_ *pass, a *incident.Action) { a.After = "disabled" },
 	},
 }
 
@@ -100,7 +100,7 @@ func kindOf(a incident.Action) kindSpec {
 	}
 	return kindSpec{
 		describe: func(a incident.Action) string { return a.Kind + " " + a.Target },
-		done:     func(*run, *incident.Action) {},
+		done:     func(*pass, *incident.Action) {},
 	}
 }
 
@@ -109,7 +109,7 @@ func describe(a incident.Action) string { return kindOf(a).describe(a) }
 // writeRemovePassword: removePassword touches only its own keyId, so it
 // needs no fresh read: the lease keeps other writers out, and the read-back
 // proves the key gone. One round trip less to the removal.
-func writeRemovePassword(ctx context.Context, x *run, a incident.Action) (directory.Object, error) {
+func writeRemovePassword(ctx context.Context, x *pass, a incident.Action) (directory.Object, error) {
 	x.mu.Lock()
 	c := x.credential(a.KeyID)
 	var o directory.Object
@@ -132,7 +132,7 @@ func writeRemovePassword(ctx context.Context, x *run, a incident.Action) (direct
 // starts from a fresh read under the object's lease and sends back every
 // other certificate exactly as read. Only plain verification certificates
 // may be rewritten so; anything else goes to a person.
-func writeRemoveCertificate(ctx context.Context, x *run, a incident.Action) (directory.Object, error) {
+func writeRemoveCertificate(ctx context.Context, x *pass, a incident.Action) (directory.Object, error) {
 	x.mu.Lock()
 	c := x.credential(a.KeyID)
 	x.mu.Unlock()
@@ -177,7 +177,7 @@ func plainCertificate(k directory.KeyCredential) bool {
 
 // credentialGone re-reads the object holding a credential: gone from it (or
 // the object itself gone) means the removal took effect.
-func credentialGone(ctx context.Context, x *run, a incident.Action) (bool, error) {
+func credentialGone(ctx context.Context, x *pass, a incident.Action) (bool, error) {
 	x.mu.Lock()
 	c := x.credential(a.KeyID)
 	x.mu.Unlock()

@@ -39,7 +39,7 @@ func (r *Responder) Handle(ctx context.Context, sigs []detect.Signal, log *zap.L
 		log = r.log
 	}
 	var out Outcome
-	var run []string
+	var toRun []string
 	// Incidents about a credential come first, so that the other signals
 	// of the same batch can join them: a risky-service-principal state
 	// change caused by the same leak is evidence for that incident, not a
@@ -62,8 +62,8 @@ func (r *Responder) Handle(ctx context.Context, sigs []detect.Signal, log *zap.L
 		} else {
 			out.Duplicates = append(out.Duplicates, id)
 		}
-		if !slices.Contains(run, id) {
-			run = append(run, id)
+		if !slices.Contains(toRun, id) {
+			toRun = append(toRun, id)
 		}
 		return id, nil
 	}
@@ -111,7 +111,7 @@ func (r *Responder) Handle(ctx context.Context, sigs []detect.Signal, log *zap.L
 	// its own deadline, and park what they cannot finish.
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for _, id := range run {
+	for _, id := range toRun {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -10,7 +10,7 @@ import (
 )
 
 // confirm evaluates Conditional Access for the service principal.
-func (x *run) confirm(ctx context.Context) error {
+func (x *pass) confirm(ctx context.Context) error {
 	if !x.plan.CheckPolicy {
 		x.skip(incident.StepConfirm, "rule "+x.plan.Rule+" does not check Conditional Access")
 		return nil
@@ -61,7 +61,7 @@ func (x *run) confirm(ctx context.Context) error {
 // batch's containment). What is not delivered by then fails the step; the
 // incident is parked and the Sweep timer sends the rest (sent deliveries
 // are not sent again).
-func (x *run) notifyOwners(ctx context.Context) error {
+func (x *pass) notifyOwners(ctx context.Context) error {
 	switch {
 	case !x.plan.Notify:
 		x.skip(incident.StepNotify, "rule "+x.plan.Rule+" does not notify")

@@ -17,7 +17,7 @@ import (
 
 // contain removes the verified credentials and applies the rule's extra
 // containment, within the safety switches.
-func (x *run) contain(ctx context.Context) error {
+func (x *pass) contain(ctx context.Context) error {
 	// A write an earlier run started and never saw finish is settled first,
 	// by re-reading the tenant, whatever this run's verification says.
 	for _, a := range slices.Clone(x.in.Actions) {
@@ -131,7 +131,7 @@ func (x *run) contain(ctx context.Context) error {
 // kill switch (the process's setting or the shared one in the ledger),
 // dry-run, then the blast-radius breaker, which counts every new write
 // against the configured tenant, never a tenant an event names.
-func (x *run) guard(ctx context.Context, planned []incident.Action) (mode, withhold string, err error) {
+func (x *pass) guard(ctx context.Context, planned []incident.Action) (mode, withhold string, err error) {
 	if prot, why := x.r.rules.Protected(x.in.App.AppID, x.in.App.Tags); prot {
 		return incident.ModeProtected, "protected app (" + why + "): notify only", nil
 	}
@@ -180,7 +180,7 @@ func cmpOr(a, b string) string {
 	return b
 }
 
-func (x *run) nothingReason() string {
+func (x *pass) nothingReason() string {
 	if !x.plan.RemoveCredential && !x.plan.ConfirmCompromised && !x.plan.Disable {
 		return "rule " + x.plan.Rule + " only notifies"
 	}
@@ -195,7 +195,7 @@ func (x *run) nothingReason() string {
 
 // plannedActions lists the writes the rule asks for, by stable id. Only
 // keys Graph named are ever in x.in.Credentials (verify sees to that).
-func (x *run) plannedActions() []incident.Action {
+func (x *pass) plannedActions() []incident.Action {
 	var out []incident.Action
 	removeOK := x.plan.RemoveCredential && (!x.plan.RequireAtRisk || (x.risky != nil && atRisk(x.risky.RiskState)))
 	if removeOK {
@@ -249,7 +249,7 @@ func credLabel(c incident.Credential) string {
 // read, write, read-back), so no other writer can put back what it removes
 // or have its own removal undone. An unknown outcome is resolved by
 // re-reading the tenant.
-func (x *run) perform(ctx context.Context, id string) error {
+func (x *pass) perform(ctx context.Context, id string) error {
 	x.mu.Lock()
 	a := *x.in.Action(id)
 	x.mu.Unlock()
@@ -339,7 +339,7 @@ func (x *run) perform(ctx context.Context, id string) error {
 }
 
 // finishAction records an action's end and saves it.
-func (x *run) finishAction(ctx context.Context, id string, state incident.StepState, how string) error {
+func (x *pass) finishAction(ctx context.Context, id string, state incident.StepState, how string) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if state == incident.Done {
@@ -352,7 +352,7 @@ func (x *run) finishAction(ctx context.Context, id string, state incident.StepSt
 	return x.save(ctx)
 }
 
-func (x *run) markDone(id, how string) {
+func (x *pass) markDone(id, how string) {
 	a := x.in.Action(id)
 	a.State, a.Finished, a.Reason = incident.Done, x.r.now(), how
 	kindOf(*a).done(x, a)
@@ -363,7 +363,7 @@ func (x *run) markDone(id, how string) {
 var errAlreadyGone = errors.New("credential already gone")
 
 // readObject reads the object that holds a credential, by location.
-func (x *run) readObject(ctx context.Context, loc string) (directory.Object, error) {
+func (x *pass) readObject(ctx context.Context, loc string) (directory.Object, error) {
 	if loc == string(directory.ServicePrincipal) {
 		return x.r.dir.ServicePrincipal(ctx, x.in.App.AppID)
 	}
@@ -371,7 +371,7 @@ func (x *run) readObject(ctx context.Context, loc string) (directory.Object, err
 }
 
 // write makes one write through its kind's entry in the table.
-func (x *run) write(ctx context.Context, a incident.Action) (before directory.Object, err error) {
+func (x *pass) write(ctx context.Context, a incident.Action) (before directory.Object, err error) {
 	k := kindOf(a)
 	if k.write == nil {
 		return directory.Object{}, fmt.Errorf("%w: unknown action %s", directory.ErrRejected, a.Kind)
@@ -383,7 +383,7 @@ func (x *run) write(ctx context.Context, a incident.Action) (before directory.Ob
 // credential, the compromised key is gone and every other credential read
 // before the write is still there under its own keyId. Anything else is a
 // write that did not do what it was meant to, for a person to look at.
-func (x *run) readBack(ctx context.Context, a incident.Action, before directory.Object) (ok bool, why string, err error) {
+func (x *pass) readBack(ctx context.Context, a incident.Action, before directory.Object) (ok bool, why string, err error) {
 	if !kindOf(a).credential {
 		done, err := x.applied(ctx, a)
 		if err != nil {
@@ -428,7 +428,7 @@ func (x *run) readBack(ctx context.Context, a incident.Action, before directory.
 }
 
 // applied re-reads the tenant to learn whether a write took effect.
-func (x *run) applied(ctx context.Context, a incident.Action) (bool, error) {
+func (x *pass) applied(ctx context.Context, a incident.Action) (bool, error) {
 	k := kindOf(a)
 	if k.applied == nil {
 		return false, fmt.Errorf("unknown action %s", a.Kind)
@@ -436,7 +436,7 @@ func (x *run) applied(ctx context.Context, a incident.Action) (bool, error) {
 	return k.applied(ctx, x, a)
 }
 
-func (x *run) credential(keyID string) incident.Credential {
+func (x *pass) credential(keyID string) incident.Credential {
 	for _, c := range x.in.Credentials {
 		if strings.EqualFold(c.KeyID, keyID) {
 			return c
@@ -445,7 +445,7 @@ func (x *run) credential(keyID string) incident.Credential {
 	return incident.Credential{}
 }
 
-func (x *run) objectID(loc string) string {
+func (x *pass) objectID(loc string) string {
 	if loc == string(directory.ServicePrincipal) {
 		return x.in.App.ServicePrincipalID
 	}
@@ -453,14 +453,14 @@ func (x *run) objectID(loc string) string {
 }
 
 // objectPtr is the run's last read of the object at a location.
-func (x *run) objectPtr(loc string) *directory.Object {
+func (x *pass) objectPtr(loc string) *directory.Object {
 	if loc == string(directory.ServicePrincipal) {
 		return x.sp
 	}
 	return x.app
 }
 
-func (x *run) setObject(o directory.Object) {
+func (x *pass) setObject(o directory.Object) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if o.Kind == directory.ServicePrincipal {

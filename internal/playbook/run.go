@@ -60,7 +60,7 @@ func (r *Responder) Run(ctx context.Context, id string, log *zap.Logger) (*incid
 	log = log.With(zap.String("incident", in.ID), zap.String("app_id", in.Key.AppID), zap.String("sp_id", in.Key.ServicePrincipalID))
 	sctx, cancel := context.WithTimeout(ctx, r.cfg.StageDeadline)
 	defer cancel()
-	run := &run{r: r, in: in, log: log, owner: owner, started: r.now()}
+	run := &pass{r: r, in: in, log: log, owner: owner, started: r.now()}
 	stageErr := run.stages(sctx)
 	return r.finish(ctx, run, stageErr)
 }
@@ -71,7 +71,7 @@ func (r *Responder) Run(ctx context.Context, id string, log *zap.Logger) (*incid
 var errLeaseLost = errors.New("lease lost")
 
 // finish releases the lease and parks, escalates or closes the incident.
-func (r *Responder) finish(ctx context.Context, run *run, stageErr error) (*incident.Incident, error) {
+func (r *Responder) finish(ctx context.Context, run *pass, stageErr error) (*incident.Incident, error) {
 	var page string
 	in, err := r.store.Mutate(context.WithoutCancel(ctx), run.in.ID, func(cur *incident.Incident) error {
 		if cur.Owner != run.owner || cur.State == incident.StateResolved {

@@ -16,11 +16,11 @@ import (
 	"github.com/spresponder/spresponder/internal/incident"
 )
 
-// run is one pass over an incident's stages. It works on its own copy of
+// pass is one pass over an incident's stages. It works on its own copy of
 // the incident and saves the fields it owns after each step (copyTo), so
 // what other instances append meanwhile (duplicate signals, proof of a
 // block) is kept.
-type run struct {
+type pass struct {
 	r         *Responder
 	in        *incident.Incident
 	log       *zap.Logger
@@ -48,11 +48,11 @@ type run struct {
 	mu sync.Mutex // guards in, app, sp and pages while removals run in parallel
 }
 
-func (x *run) record(step incident.StepName, what, detail string) {
+func (x *pass) record(step incident.StepName, what, detail string) {
 	x.in.History = append(x.in.History, incident.Event{At: x.r.now(), Step: string(step), What: what, Detail: detail, Actor: x.actor()})
 }
 
-func (x *run) actor() string {
+func (x *pass) actor() string {
 	if x.r.cfg.Operator != "" {
 		return x.r.cfg.Operator
 	}
@@ -60,7 +60,7 @@ func (x *run) actor() string {
 }
 
 // copyTo moves what this run decided onto the stored incident.
-func (x *run) copyTo(cur *incident.Incident) {
+func (x *pass) copyTo(cur *incident.Incident) {
 	cur.Mode, cur.App, cur.Credentials, cur.Verification = x.in.Mode, x.in.App, x.in.Credentials, x.in.Verification
 	cur.Steps, cur.Actions, cur.NotifyOnly = x.in.Steps, x.in.Actions, x.in.NotifyOnly
 	cur.Recipients, cur.Orphaned, cur.Notified = x.in.Recipients, x.in.Orphaned, x.in.Notified
@@ -86,7 +86,7 @@ func mergeProof(a, b []incident.SignInRef) []incident.SignInRef {
 }
 
 // save makes the run's progress durable.
-func (x *run) save(ctx context.Context) error {
+func (x *pass) save(ctx context.Context) error {
 	stored, err := x.r.store.Mutate(context.WithoutCancel(ctx), x.in.ID, func(cur *incident.Incident) error {
 		if cur.Owner != x.owner || cur.State == incident.StateResolved {
 			return fmt.Errorf("%w: %s is now held by %q in state %s", errLeaseLost, cur.ID, cur.Owner, cur.State)
@@ -105,9 +105,9 @@ func (x *run) save(ctx context.Context) error {
 	return nil
 }
 
-func (x *run) signal() detect.Signal { return x.in.Signals[0] }
+func (x *pass) signal() detect.Signal { return x.in.Signals[0] }
 
-func (x *run) stages(ctx context.Context) error {
+func (x *pass) stages(ctx context.Context) error {
 	x.flushed = len(x.in.History)
 	plan, ok := x.r.rules.Plan(x.signal())
 	if !ok {
@@ -165,7 +165,7 @@ func (x *run) stages(ctx context.Context) error {
 
 // inferFinal restores the end state a resumed run did not decide itself
 // (verification and containment ran in an earlier run).
-func (x *run) inferFinal() {
+func (x *pass) inferFinal() {
 	if x.final != "" {
 		return
 	}
@@ -180,7 +180,7 @@ func (x *run) inferFinal() {
 	}
 }
 
-func (x *run) skip(name incident.StepName, reason string) {
+func (x *pass) skip(name incident.StepName, reason string) {
 	s := x.in.Step(name)
 	s.State, s.Reason = incident.Skipped, reason
 	x.record(name, "skipped", reason)

@@ -41,7 +41,7 @@ func isDetection(s detect.Signal) bool {
 // key goes), and, through the verification, who may hear of it (owners only
 // when verified). Every "no" is recorded; none is an error, because no retry
 // changes it.
-func (x *run) verify(ctx context.Context) error {
+func (x *pass) verify(ctx context.Context) error {
 	s := x.signal()
 	x.in.Credentials = nil
 	x.in.Verification = incident.Verification{}
@@ -108,7 +108,7 @@ func clip(s string) string {
 	return s
 }
 
-func (x *run) read(ctx context.Context, s detect.Signal) reads {
+func (x *pass) read(ctx context.Context, s detect.Signal) reads {
 	d := x.r.dir
 	var rd reads
 	var wg sync.WaitGroup
@@ -136,7 +136,7 @@ func (x *run) read(ctx context.Context, s detect.Signal) reads {
 // identify maps the signal to the app and service principal Graph holds
 // for its appId, and refuses an ambiguous mapping. done is true when the
 // verification is over (not verified).
-func (x *run) identify(s detect.Signal, rd reads) (done bool, err error) {
+func (x *pass) identify(s detect.Signal, rd reads) (done bool, err error) {
 	if x.sp == nil && x.app == nil {
 		return true, x.notVerified(fmt.Sprintf("no application or service principal with appId %s in the tenant: no write", s.AppID))
 	}
@@ -171,7 +171,7 @@ func (x *run) identify(s detect.Signal, rd reads) (done bool, err error) {
 
 // verifyDetection: a risk detection, re-read from Graph, is the only thing
 // that names a key the responder may remove.
-func (x *run) verifyDetection(ctx context.Context, s detect.Signal, rd reads) error {
+func (x *pass) verifyDetection(ctx context.Context, s detect.Signal, rd reads) error {
 	switch {
 	case s.DetectionID == "":
 		return x.notVerified("the record carries no detection id, so it cannot be checked against Graph: no write")
@@ -215,7 +215,7 @@ func (x *run) verifyDetection(ctx context.Context, s detect.Signal, rd reads) er
 
 // verifyRisk: any other signal is verified only by Graph showing the
 // service principal at risk, and never names a key to remove.
-func (x *run) verifyRisk(ctx context.Context, s detect.Signal, rd reads) error {
+func (x *pass) verifyRisk(ctx context.Context, s detect.Signal, rd reads) error {
 	switch {
 	case errors.Is(rd.riskErr, directory.ErrLicence) || errors.Is(rd.riskErr, directory.ErrForbidden):
 		return x.withoutRiskAPIs(ctx, s, "read the service principal's risk", rd.riskErr)
@@ -241,7 +241,7 @@ func (x *run) verifyRisk(ctx context.Context, s detect.Signal, rd reads) error {
 // withoutRiskAPIs decides after a 403 from a risk API: the tenant's
 // subscribed SKUs say whether it lacks the licence or the responder lacks
 // a permission, not the error's wording.
-func (x *run) withoutRiskAPIs(ctx context.Context, s detect.Signal, what string, cause error) error {
+func (x *pass) withoutRiskAPIs(ctx context.Context, s detect.Signal, what string, cause error) error {
 	licensed, plan, err := x.r.licence(ctx)
 	if directory.Retryable(err) {
 		return fmt.Errorf("verify: read subscribed SKUs: %w", err)
@@ -276,7 +276,7 @@ func (x *run) withoutRiskAPIs(ctx context.Context, s detect.Signal, what string,
 }
 
 // holds reports whether the app or its service principal holds the key.
-func (x *run) holds(keyID string) bool {
+func (x *pass) holds(keyID string) bool {
 	for _, o := range []*directory.Object{x.app, x.sp} {
 		if o == nil {
 			continue
@@ -295,7 +295,7 @@ func (x *run) holds(keyID string) bool {
 // named, minus the pairs a person already resolved: a person's decision
 // about a (service principal, key) pair holds for every later incident of
 // that pair, whatever detection id or variant of the event opens it.
-func (x *run) verified(ctx context.Context, v incident.Verification, keys []string) error {
+func (x *pass) verified(ctx context.Context, v incident.Verification, keys []string) error {
 	v.Unlicensed = v.Unlicensed || x.in.Verification.Unlicensed
 	x.in.Verification = v
 	var decided []string
@@ -338,7 +338,7 @@ func (x *run) verified(ctx context.Context, v incident.Verification, keys []stri
 
 // notVerified: no write, no owner hears of it, the incident waits for a
 // person (security and on-call are told, marked unverified).
-func (x *run) notVerified(detail string) error {
+func (x *pass) notVerified(detail string) error {
 	v := x.in.Verification
 	v.Verified, v.Detail = false, detail
 	x.in.Verification = v
@@ -349,7 +349,7 @@ func (x *run) notVerified(detail string) error {
 
 // closed: Graph has already closed what the signal reports. Recorded, not
 // sent.
-func (x *run) closed(state, detail string) error {
+func (x *pass) closed(state, detail string) error {
 	x.in.Verification = incident.Verification{Verified: false, Closed: orUnknown(state), Detail: detail}
 	x.final = incident.StateDone
 	x.record(incident.StepVerify, "closed in Graph", detail)
