@@ -16,39 +16,39 @@ type SignIn struct {
 // SignInProperties holds the sign-in fields the responder uses.
 type SignInProperties struct {
 	ID                                   string          `json:"id"`
-	CreatedDateTime                      Time            `json:"createdDateTime"`
+	CreatedDateTime                      Time            `json:"createdDateTime" entra:"lenient"`
 	AppID                                string          `json:"appId"`
 	ServicePrincipalID                   string          `json:"servicePrincipalId"`
-	ServicePrincipalName                 string          `json:"servicePrincipalName"`
+	ServicePrincipalName                 string          `json:"servicePrincipalName" entra:"lenient"`
 	IPAddress                            string          `json:"ipAddress"`
-	Location                             Location        `json:"location"`
+	Location                             Location        `json:"location" entra:"lenient"`
 	Status                               SignInStatus    `json:"status"`
-	ConditionalAccessStatus              string          `json:"conditionalAccessStatus"`
+	ConditionalAccessStatus              string          `json:"conditionalAccessStatus" entra:"lenient"`
 	AppliedConditionalAccessPolicies     []AppliedPolicy `json:"appliedConditionalAccessPolicies"`
-	ClientCredentialType                 string          `json:"clientCredentialType"`
+	ClientCredentialType                 string          `json:"clientCredentialType" entra:"lenient"`
 	ServicePrincipalCredentialKeyID      string          `json:"servicePrincipalCredentialKeyId"`
 	ServicePrincipalCredentialThumbprint string          `json:"servicePrincipalCredentialThumbprint"`
-	FederatedCredentialID                string          `json:"federatedCredentialId"`
-	RiskDetail                           string          `json:"riskDetail"`
+	FederatedCredentialID                string          `json:"federatedCredentialId" entra:"lenient"`
+	RiskDetail                           string          `json:"riskDetail" entra:"lenient"`
 	RiskLevelAggregated                  string          `json:"riskLevelAggregated"`
 	RiskLevelDuringSignIn                string          `json:"riskLevelDuringSignIn"`
 	RiskState                            string          `json:"riskState"`
-	ResourceDisplayName                  string          `json:"resourceDisplayName"`
-	ResourceID                           string          `json:"resourceId"`
+	ResourceDisplayName                  string          `json:"resourceDisplayName" entra:"lenient"`
+	ResourceID                           string          `json:"resourceId" entra:"lenient"`
 }
 
 // SignInStatus is the sign-in outcome.
 type SignInStatus struct {
 	ErrorCode     FlexInt `json:"errorCode"`
-	FailureReason string  `json:"failureReason"`
+	FailureReason string  `json:"failureReason" entra:"lenient"`
 }
 
 // AppliedPolicy is one Conditional Access policy evaluated for a sign-in.
 type AppliedPolicy struct {
 	ID                    string  `json:"id"`
-	DisplayName           string  `json:"displayName"`
-	EnforcedGrantControls Strings `json:"enforcedGrantControls"`
-	Result                string  `json:"result"`
+	DisplayName           string  `json:"displayName" entra:"lenient"`
+	EnforcedGrantControls Strings `json:"enforcedGrantControls" entra:"lenient"`
+	Result                string  `json:"result" entra:"lenient"`
 }
 
 // RiskEvent is a ServicePrincipalRiskEvents record (a
@@ -61,25 +61,25 @@ type RiskEvent struct {
 // RiskEventProperties holds the detection fields.
 type RiskEventProperties struct {
 	ID                          string   `json:"id"`
-	RequestID                   string   `json:"requestId"`
-	CorrelationID               string   `json:"correlationId"`
+	RequestID                   string   `json:"requestId" entra:"lenient"`
+	CorrelationID               string   `json:"correlationId" entra:"lenient"`
 	RiskEventType               string   `json:"riskEventType"`
 	RiskState                   string   `json:"riskState"`
 	RiskLevel                   string   `json:"riskLevel"`
-	RiskDetail                  string   `json:"riskDetail"`
-	Source                      string   `json:"source"`
-	DetectionTimingType         string   `json:"detectionTimingType"`
-	Activity                    string   `json:"activity"`
-	IPAddress                   string   `json:"ipAddress"`
-	Location                    Location `json:"location"`
-	ActivityDateTime            Time     `json:"activityDateTime"`
-	DetectedDateTime            Time     `json:"detectedDateTime"`
-	LastUpdatedDateTime         Time     `json:"lastUpdatedDateTime"`
+	RiskDetail                  string   `json:"riskDetail" entra:"lenient"`
+	Source                      string   `json:"source" entra:"lenient"`
+	DetectionTimingType         string   `json:"detectionTimingType" entra:"lenient"`
+	Activity                    string   `json:"activity" entra:"lenient"`
+	IPAddress                   string   `json:"ipAddress" entra:"lenient"`
+	Location                    Location `json:"location" entra:"lenient"`
+	ActivityDateTime            Time     `json:"activityDateTime" entra:"lenient"`
+	DetectedDateTime            Time     `json:"detectedDateTime" entra:"lenient"`
+	LastUpdatedDateTime         Time     `json:"lastUpdatedDateTime" entra:"lenient"`
 	ServicePrincipalID          string   `json:"servicePrincipalId"`
-	ServicePrincipalDisplayName string   `json:"servicePrincipalDisplayName"`
+	ServicePrincipalDisplayName string   `json:"servicePrincipalDisplayName" entra:"lenient"`
 	AppID                       string   `json:"appId"`
 	KeyIDs                      Strings  `json:"keyIds"`
-	AdditionalInfo              JSONText `json:"additionalInfo"`
+	AdditionalInfo              JSONText `json:"additionalInfo" entra:"lenient"`
 }
 
 // RiskyServicePrincipal is a RiskyServicePrincipals record.
@@ -94,15 +94,15 @@ type RiskyServicePrincipal struct {
 type RiskyServicePrincipalProperties struct {
 	ID                      string `json:"id"`
 	AppID                   string `json:"appId"`
-	DisplayName             string `json:"displayName"`
-	IsEnabled               *bool  `json:"isEnabled"`
-	AccountEnabled          *bool  `json:"accountEnabled"`
-	IsProcessing            bool   `json:"isProcessing"`
-	RiskLastUpdatedDateTime Time   `json:"riskLastUpdatedDateTime"`
+	DisplayName             string `json:"displayName" entra:"lenient"`
+	IsEnabled               *bool  `json:"isEnabled" entra:"lenient"`
+	AccountEnabled          *bool  `json:"accountEnabled" entra:"lenient"`
+	IsProcessing            bool   `json:"isProcessing" entra:"lenient"`
+	RiskLastUpdatedDateTime Time   `json:"riskLastUpdatedDateTime" entra:"lenient"`
 	RiskLevel               string `json:"riskLevel"`
 	RiskState               string `json:"riskState"`
-	RiskDetail              string `json:"riskDetail"`
-	ServicePrincipalType    string `json:"servicePrincipalType"`
+	RiskDetail              string `json:"riskDetail" entra:"lenient"`
+	ServicePrincipalType    string `json:"servicePrincipalType" entra:"lenient"`
 }
 
 // AuditLog is an AuditLogs record.
@@ -114,14 +114,14 @@ type AuditLog struct {
 // AuditProperties holds the audit fields the responder reads.
 type AuditProperties struct {
 	ID                  string         `json:"id"`
-	ActivityDateTime    Time           `json:"activityDateTime"`
+	ActivityDateTime    Time           `json:"activityDateTime" entra:"lenient"`
 	ActivityDisplayName string         `json:"activityDisplayName"`
-	Category            string         `json:"category"`
-	CorrelationID       string         `json:"correlationId"`
-	OperationType       string         `json:"operationType"`
-	Result              string         `json:"result"`
-	ResultReason        string         `json:"resultReason"`
-	InitiatedBy         AuditInitiator `json:"initiatedBy"`
+	Category            string         `json:"category" entra:"lenient"`
+	CorrelationID       string         `json:"correlationId" entra:"lenient"`
+	OperationType       string         `json:"operationType" entra:"lenient"`
+	Result              string         `json:"result" entra:"lenient"`
+	ResultReason        string         `json:"resultReason" entra:"lenient"`
+	InitiatedBy         AuditInitiator `json:"initiatedBy" entra:"lenient"`
 	TargetResources     []AuditTarget  `json:"targetResources"`
 }
 
@@ -142,7 +142,7 @@ type AuditInitiator struct {
 // AuditTarget is one resource an audited activity touched.
 type AuditTarget struct {
 	ID                 string              `json:"id"`
-	DisplayName        string              `json:"displayName"`
+	DisplayName        string              `json:"displayName" entra:"lenient"`
 	Type               string              `json:"type"`
 	ModifiedProperties []AuditModification `json:"modifiedProperties"`
 }
@@ -191,36 +191,59 @@ func (a AuditLog) ChangedKeyIDs() []string {
 // decode decodes a record into v, naming the category in errors. It first
 // makes sure the record has one reading (checkKeys): encoding/json alone
 // would take any spelling of a key, and the last of two.
-func decode(rec []byte, v any, s *shape, cat Category) error {
-	if err := checkKeys(rec, s); err != nil {
-		return fmt.Errorf("decode %s record: %w", cat, err)
+//
+// A lenient field (tag entra:"lenient": one no decision reads) whose value
+// does not decode is read as null instead, and named in the returned
+// notes: one malformed timestamp must not cost the whole detection.
+func decode(rec []byte, v any, s *shape, cat Category) (notes []string, err error) {
+	bad, err := checkKeys(rec, s)
+	if err != nil {
+		return nil, fmt.Errorf("decode %s record: %w", cat, err)
+	}
+	if len(bad) > 0 {
+		patched := make([]byte, 0, len(rec))
+		prev := 0
+		for _, b := range bad {
+			patched = append(append(patched, rec[prev:b.start]...), "null"...)
+			prev = b.end
+			notes = append(notes, b.note)
+		}
+		rec = append(patched, rec[prev:]...)
 	}
 	if err := json.Unmarshal(rec, v); err != nil {
-		return fmt.Errorf("decode %s record: %w", cat, err)
+		return nil, fmt.Errorf("decode %s record: %w", cat, err)
 	}
-	return nil
+	return notes, nil
 }
 
 // DecodeSignIn decodes a ServicePrincipalSignInLogs record fully.
 func DecodeSignIn(rec []byte) (SignIn, error) {
 	var s SignIn
-	return s, decode(rec, &s, signInShape, ServicePrincipalSignInLogs)
+	notes, err := decode(rec, &s, signInShape, ServicePrincipalSignInLogs)
+	s.Tolerated = notes
+	return s, err
 }
 
 // DecodeRiskEvent decodes a ServicePrincipalRiskEvents record.
 func DecodeRiskEvent(rec []byte) (RiskEvent, error) {
 	var r RiskEvent
-	return r, decode(rec, &r, riskEventShape, ServicePrincipalRiskEvents)
+	notes, err := decode(rec, &r, riskEventShape, ServicePrincipalRiskEvents)
+	r.Tolerated = notes
+	return r, err
 }
 
 // DecodeRiskyServicePrincipal decodes a RiskyServicePrincipals record.
 func DecodeRiskyServicePrincipal(rec []byte) (RiskyServicePrincipal, error) {
 	var r RiskyServicePrincipal
-	return r, decode(rec, &r, riskySPShape, RiskyServicePrincipals)
+	notes, err := decode(rec, &r, riskySPShape, RiskyServicePrincipals)
+	r.Tolerated = notes
+	return r, err
 }
 
 // DecodeAuditLog decodes an AuditLogs record.
 func DecodeAuditLog(rec []byte) (AuditLog, error) {
 	var a AuditLog
-	return a, decode(rec, &a, auditShape, AuditLogs)
+	notes, err := decode(rec, &a, auditShape, AuditLogs)
+	a.Tolerated = notes
+	return a, err
 }
