@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -123,6 +124,15 @@ type AuditProperties struct {
 	ResultReason        string         `json:"resultReason" entra:"lenient"`
 	InitiatedBy         AuditInitiator `json:"initiatedBy" entra:"lenient"`
 	TargetResources     []AuditTarget  `json:"targetResources"`
+	// AdditionalDetails holds key/value pairs; application management
+	// records carry the app's AppId here.
+	AdditionalDetails []AuditDetail `json:"additionalDetails"`
+}
+
+// AuditDetail is one additionalDetails entry.
+type AuditDetail struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
 }
 
 // AuditInitiator says who performed an audited activity.
@@ -167,25 +177,108 @@ func (a AuditLog) IsCredentialChange() bool {
 
 var keyIdentifierRE = regexp.MustCompile(`(?i)KeyIdentifier=([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})`)
 
-// ChangedKeyIDs lists key ids named in the KeyDescription modifications,
-// as "[KeyIdentifier=<guid>,KeyType=...]" (format UNVERIFIED).
+var guidRE = regexp.MustCompile(`(?i)^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+// ChangedKeyIDs lists the key ids added or removed on any target (see
+// CredentialChanges), in order of first appearance.
 func (a AuditLog) ChangedKeyIDs() []string {
 	var ids []string
-	seen := map[string]bool{}
-	for _, t := range a.Properties.TargetResources {
-		for _, m := range t.ModifiedProperties {
-			for _, v := range []JSONText{m.OldValue, m.NewValue} {
-				for _, g := range keyIdentifierRE.FindAllStringSubmatch(string(v), -1) {
-					id := strings.ToLower(g[1])
-					if !seen[id] {
-						seen[id] = true
-						ids = append(ids, id)
-					}
-				}
-			}
-		}
+	for _, c := range a.CredentialChanges() {
+		ids = append(ids, c.Added...)
+		ids = append(ids, c.Removed...)
 	}
 	return ids
+}
+
+// TargetCredentialChange is what one audit record says about the
+// credentials of one directory object.
+type TargetCredentialChange struct {
+	ObjectID    string // the target's object id, lower case
+	Type        string // "application" or "servicePrincipal" (as Entra spells it, else lower case)
+	DisplayName string
+	AppID       string // the app id, where the record names it; lower case
+	// Added and Removed are the key ids (lower case) present only after,
+	// or only before, the change. Entra lists every credential of the
+	// object on each side (KeyDescription:
+	// "[KeyIdentifier=<guid>,KeyType=Password,KeyUsage=Verify,DisplayName=...]"),
+	// so the keys on both sides did not change and are named in neither.
+	Added, Removed []string
+}
+
+// CredentialChanges diffs, for each target of the record, the key ids in
+// the old and new values of its modified properties (KeyDescription, and
+// any other that names KeyIdentifier=). The app id comes from the
+// record's additionalDetails AppId, or for a service principal from the
+// first GUID among its TargetId.ServicePrincipalNames.
+func (a AuditLog) CredentialChanges() []TargetCredentialChange {
+	appID := ""
+	for _, d := range a.Properties.AdditionalDetails {
+		if strings.EqualFold(d.Key, "AppId") && guidRE.MatchString(strings.TrimSpace(d.Value)) {
+			appID = strings.ToLower(strings.TrimSpace(d.Value))
+		}
+	}
+	var out []TargetCredentialChange
+	for _, t := range a.Properties.TargetResources {
+		c := TargetCredentialChange{ObjectID: strings.ToLower(t.ID), DisplayName: t.DisplayName, AppID: appID}
+		switch strings.ToLower(t.Type) {
+		case "application":
+			c.Type = "application"
+		case "serviceprincipal":
+			c.Type = "servicePrincipal"
+		default:
+			c.Type = strings.ToLower(t.Type)
+		}
+		var before, after []string
+		touched := false
+		for _, m := range t.ModifiedProperties {
+			if strings.EqualFold(m.DisplayName, "TargetId.ServicePrincipalNames") && c.AppID == "" {
+				c.AppID = firstGUID(string(m.NewValue))
+			}
+			o, n := keyIDsIn(m.OldValue), keyIDsIn(m.NewValue)
+			if len(o)+len(n) > 0 || strings.EqualFold(m.DisplayName, "KeyDescription") {
+				touched = true
+			}
+			before, after = append(before, o...), append(after, n...)
+		}
+		if !touched {
+			continue
+		}
+		c.Added = minus(after, before)
+		c.Removed = minus(before, after)
+		out = append(out, c)
+	}
+	return out
+}
+
+func keyIDsIn(v JSONText) []string {
+	var ids []string
+	for _, g := range keyIdentifierRE.FindAllStringSubmatch(string(v), -1) {
+		ids = append(ids, strings.ToLower(g[1]))
+	}
+	return ids
+}
+
+// minus returns the distinct elements of a not in b, in order.
+func minus(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if !slices.Contains(b, x) && !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// firstGUID returns the first GUID among the ;- or ,-separated names in a
+// JSON string or list of strings, lower case.
+func firstGUID(v string) string {
+	f := strings.FieldsFunc(v, func(r rune) bool { return strings.ContainsRune("\";,[] ", r) })
+	for _, s := range f {
+		if guidRE.MatchString(s) {
+			return strings.ToLower(s)
+		}
+	}
+	return ""
 }
 
 // decode decodes a record into v, naming the category in errors. It first

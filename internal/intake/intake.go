@@ -53,6 +53,10 @@ type Stats struct {
 	ByCategory  map[string]int `json:"byCategory,omitempty"`
 	ByReason    map[string]int `json:"byReason,omitempty"`  // quarantined, by reason
 	SkippedBy   map[string]int `json:"skippedBy,omitempty"` // skipped, by reason
+	// Tolerated counts, by field path, bad values in fields no decision
+	// reads (a malformed timestamp, say): the records were kept and
+	// judged without them (detect.Signal.Tolerated names them too).
+	Tolerated map[string]int `json:"tolerated,omitempty"`
 }
 
 // Reasons a record is skipped before detection, by category. The reasons
@@ -117,6 +121,12 @@ func (s *Stats) Add(o Stats) {
 		}
 		s.SkippedBy[k] += v
 	}
+	for k, v := range o.Tolerated {
+		if s.Tolerated == nil {
+			s.Tolerated = map[string]int{}
+		}
+		s.Tolerated[k] += v
+	}
 }
 
 // Summary renders the counts in one line for people, with the reason for
@@ -128,7 +138,7 @@ func (s Stats) Summary() string {
 	for _, g := range []struct {
 		name string
 		m    map[string]int
-	}{{"skipped", s.SkippedBy}, {"quarantined", s.ByReason}} {
+	}{{"skipped", s.SkippedBy}, {"quarantined", s.ByReason}, {"tolerated bad values", s.Tolerated}} {
 		if len(g.m) == 0 {
 			continue
 		}
@@ -241,6 +251,9 @@ func (in *Intake) Process(ctx context.Context, events []invocation.Event) (Resul
 	}
 	for reason, n := range bt.det.BelowThreshold() {
 		bt.st.skip(string(reason), n)
+	}
+	if t := bt.det.Tolerated(); len(t) > 0 {
+		bt.st.Tolerated = maps.Clone(t)
 	}
 	if err := in.flush(ctx, bt); err != nil {
 		return Result{}, err
