@@ -156,6 +156,7 @@ var timeLayouts = []string{
 	"1/2/2006 3:04:05 PM -07:00",    // 1/9/2007 10:41:00 AM +01:00
 	"1/2/2006 15:04:05",             // 01/09/2007 09:41:00
 	"2006-01-02 15:04:05.999999999",
+	"1/2/2006, 3:04:05.999999999 PM", // the Log Analytics portal's CSV export: 3/4/2025, 10:20:00.123 AM (UTC)
 }
 
 // ParseTime parses the time forms seen in Entra records. Forms without a
