@@ -110,6 +110,9 @@ type Batch struct {
 	index   map[string]int // dedup key -> index in signals
 	failed  map[string]*failedCount
 	pending map[string]Signal
+	// lastPending is the key and reason of the last Pending outcome.
+	lastPending        string
+	lastPendingOutcome Outcome
 	// tolerated counts, by field path, the bad values of fields no decision
 	// reads that decoded records carried (entra's Tolerated).
 	tolerated map[string]int
@@ -157,6 +160,17 @@ func (b *Batch) BelowThreshold() map[Outcome]int {
 	}
 	return out
 }
+
+// LastPending names the last record SignIn answered Pending: its key and
+// the reason it is skipped if the key never makes a signal. Settled tells
+// at the end of the batch whether it did. Replay uses them to say what
+// became of each record.
+func (b *Batch) LastPending() (key string, ifBelow Outcome) {
+	return b.lastPending, b.lastPendingOutcome
+}
+
+// Settled reports whether the failed-secret key made a signal.
+func (b *Batch) Settled(key string) bool { _, ok := b.index[key]; return ok }
 
 // failedReason classifies a failed-secret error code.
 func failedReason(code int) Outcome {
@@ -309,6 +323,7 @@ func (b *Batch) countFailed(s Signal) Outcome {
 	}
 	c.total++
 	c.by[failedReason(s.ErrorCode)]++
+	b.lastPending, b.lastPendingOutcome = k, failedReason(s.ErrorCode)
 	rated := riskyLevel([]byte(s.RiskLevel)) || riskyState([]byte(s.RiskState))
 	if c.total >= b.opts.FailedSecretThreshold || rated {
 		p := b.pending[k]
