@@ -123,6 +123,9 @@ func Record(row Row, opt Options) ([]byte, error) {
 		if len(c.Value) == 0 || isNull(c.Value) {
 			continue
 		}
+		if !json.Valid(c.Value) {
+			return nil, &Error{Reason: "unknownShape", Msg: fmt.Sprintf("Log Analytics row: column %.40q is not valid JSON", c.Name)}
+		}
 		switch c.Name {
 		case "Type":
 			continue
