@@ -3,6 +3,7 @@ package entra
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -289,21 +290,30 @@ func firstGUID(v string) string {
 // does not decode is read as null instead, and named in the returned
 // notes: one malformed timestamp must not cost the whole detection.
 func decode(rec []byte, v any, s *shape, cat Category) (notes []string, err error) {
-	bad, err := checkKeys(rec, s)
-	if err != nil {
+	if _, err := checkKeys(rec, s, false); err != nil {
 		return nil, fmt.Errorf("decode %s record: %w", cat, err)
 	}
-	if len(bad) > 0 {
-		patched := make([]byte, 0, len(rec))
-		prev := 0
-		for _, b := range bad {
-			patched = append(append(patched, rec[prev:b.start]...), "null"...)
-			prev = b.end
-			notes = append(notes, b.note)
-		}
-		rec = append(patched, rec[prev:]...)
+	err = json.Unmarshal(rec, v)
+	if err == nil {
+		return nil, nil // the common case: one decode, nothing set aside
 	}
-	if err := json.Unmarshal(rec, v); err != nil {
+	// Something did not decode: find the lenient fields that do not, set
+	// them aside and decode again. If none of them is at fault, the
+	// record fails with the first error.
+	bad, kerr := checkKeys(rec, s, true)
+	if kerr != nil || len(bad) == 0 {
+		return nil, fmt.Errorf("decode %s record: %w", cat, err)
+	}
+	patched := make([]byte, 0, len(rec))
+	prev := 0
+	for _, b := range bad {
+		patched = append(append(patched, rec[prev:b.start]...), "null"...)
+		prev = b.end
+		notes = append(notes, b.note)
+	}
+	patched = append(patched, rec[prev:]...)
+	reflect.ValueOf(v).Elem().SetZero()
+	if err := json.Unmarshal(patched, v); err != nil {
 		return nil, fmt.Errorf("decode %s record: %w", cat, err)
 	}
 	return notes, nil

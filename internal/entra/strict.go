@@ -131,8 +131,11 @@ var (
 //
 // It also tries each lenient field's value on its own and returns those
 // that do not decode (bad), in order, so that decode can set them aside.
-func checkKeys(rec []byte, s *shape) (bad []badValue, err error) {
-	w := walker{b: rec, path: make([]step, 0, 8)}
+//
+// Trying the lenient fields costs a decode each, so decode asks for it
+// (lenient) only when the record as a whole did not decode.
+func checkKeys(rec []byte, s *shape, lenient bool) (bad []badValue, err error) {
+	w := walker{b: rec, path: make([]step, 0, 8), lenient: lenient}
 	_, err = w.value(jsonscan.SkipWS(rec, 0), s)
 	return w.bad, err
 }
@@ -146,9 +149,10 @@ type badValue struct {
 // walker walks one record; path is the way down to the current value,
 // turned into text only when there is something to report.
 type walker struct {
-	b    []byte
-	path []step
-	bad  []badValue
+	b       []byte
+	path    []step
+	bad     []badValue
+	lenient bool // try lenient fields' values
 }
 
 func (w *walker) pathString(last []byte) string {
@@ -209,7 +213,7 @@ func (w *walker) value(i int, s *shape) (int, error) {
 				return v, w.fail("key %q twice", key)
 			}
 			seen |= 1 << f.bit
-			if f.lenient {
+			if f.lenient && w.lenient {
 				end, err := jsonscan.SkipValue(b, v)
 				if err != nil {
 					return end, err
