@@ -64,6 +64,9 @@ func replayFiles(ctx context.Context, cfg config.Config, env Env, log *zap.Logge
 			}
 			total.Add(res.Stats)
 			rep = replay.NewReport(name, f, res)
+			if err := replay.WriteReport(reports, rep, maxListed); err != nil {
+				return nil, err
+			}
 			if format == "json" {
 				if err := replay.WriteJSON(env.Stdout, res.Signals); err != nil {
 					return nil, err
@@ -72,12 +75,14 @@ func replayFiles(ctx context.Context, cfg config.Config, env Env, log *zap.Logge
 				if err := replay.WriteTable(env.Stdout, res.Signals); err != nil {
 					return nil, err
 				}
-				fmt.Fprintln(env.Stdout)
 			}
+			fmt.Fprintln(reports)
 			sigs = append(sigs, res.Signals...)
 		}
-		if err := replay.WriteReport(reports, rep, maxListed); err != nil {
-			return nil, err
+		if rep.Err() != nil {
+			if err := replay.WriteReport(reports, rep, maxListed); err != nil {
+				return nil, err
+			}
 		}
 		if rep.Unreadable() {
 			unread = append(unread, name)
