@@ -23,7 +23,9 @@ FUZZ_TARGETS := \
 	./internal/detect:FuzzSignInScreen \
 	./internal/detect:FuzzRecordDecoders \
 	./internal/capolicy:FuzzDecodePolicies \
-	./internal/rules:FuzzParse
+	./internal/rules:FuzzParse \
+	./internal/logtable:FuzzRecord \
+	./internal/replay:FuzzRead
 
 .PHONY: all build test vet unit fuzz fuzz-short bench demo package lint clean
 

@@ -17,7 +17,9 @@
 #    SPRESPONDER_STATE_DIR): time from exec to the first answer on GET / and
 #    VmRSS then; the same for a bare Go net/http server and a bare Node one.
 #
-# Settings (environment): BENCH_MB (64), BENCH_ROUNDS (3), NODE_RUNS (5),
+# Settings (environment): BENCH_MB (64), BENCH_SHAPE (default, or alt: the
+# second invocation, keys in reverse order, more properties per record and
+# 40% audit records), BENCH_ROUNDS (3), NODE_RUNS (5),
 # PYTHON_RUNS (3), COLDSTART_RUNS (20), GO (go), NODE (node),
 # PYTHON (python3), BENCH_BIN (use this binary instead of building).
 set -euo pipefail
@@ -27,6 +29,7 @@ GO=${GO:-go}
 NODE=${NODE:-node}
 PYTHON=${PYTHON:-python3}
 BENCH_MB=${BENCH_MB:-64}
+BENCH_SHAPE=${BENCH_SHAPE:-default}
 BENCH_ROUNDS=${BENCH_ROUNDS:-3}
 NODE_RUNS=${NODE_RUNS:-5}
 PYTHON_RUNS=${PYTHON_RUNS:-3}
@@ -90,7 +93,7 @@ fi
 
 echo "== generating the invocation"
 inv="$tmp/invocation.json"
-"$tmp/benchgen" -o "$inv" -mb "$BENCH_MB" -testdata testdata/entra
+"$tmp/benchgen" -o "$inv" -mb "$BENCH_MB" -shape "$BENCH_SHAPE" -testdata testdata/entra
 
 echo "== throughput ($BENCH_ROUNDS rounds, one core)"
 : >"$tmp/go.txt"

@@ -217,7 +217,11 @@ func serve(ctx context.Context, args []string, env Env) error {
 
 func runReplay(ctx context.Context, args []string, env Env) error {
 	fs := newFlags("replay", env)
-	file := fs.String("file", "", "file of event bodies (NDJSON), one body or array of bodies, or a captured invocation")
+	var files filesFlag
+	fs.Var(&files, "file", "file to replay, in any form on-call has (repeat for several): event bodies or bare records (one per line, a JSON array, or one; PT1H.json blobs), Log Analytics / Sentinel exports (JSON rows or CSV), or a captured invocation")
+	tenant := fs.String("tenant", "", "directory tenant id of a Log Analytics export (its TenantId column is the workspace); default: the one configured tenant")
+	table := fs.String("table", "", "Log Analytics table of exported rows that have no Type column (e.g. AADServicePrincipalSignInLogs)")
+	maxListed := fs.Int("max-listed", 50, "list at most this many skipped records per reason (quarantined ones are always all listed); 0 lists all")
 	incidentID := fs.String("incident", "", "replay the signals of a stored incident instead of a file")
 	format := fs.String("format", "table", "table (for people) or json (one signal per line, for scripts)")
 	execute := fs.Bool("execute", false, "make the writes (as SPRESPONDER_MODE=enforce would); without it replay only shows the plan")
@@ -235,7 +239,8 @@ func runReplay(ctx context.Context, args []string, env Env) error {
 		return usageError{err}
 	}
 	sources := 0
-	for _, set := range []bool{*file != "", *incidentID != "", *hub} {
+	files = append(files, fs.Args()...)
+	for _, set := range []bool{len(files) > 0, *incidentID != "", *hub} {
 		if set {
 			sources++
 		}
@@ -263,41 +268,31 @@ func runReplay(ctx context.Context, args []string, env Env) error {
 	defer func() { _ = log.Sync() }()
 
 	var sigs []detect.Signal
-	if *file != "" || *hub {
-		var events []invocation.Event
-		if *hub {
-			events, err = readHub(ctx, env, hubArgs{from: *from, to: *to, namespace: *hubNS, name: *hubName, group: *group, max: *maxEvents})
-			if errors.Is(err, hubreplay.ErrCapped) {
-				fmt.Fprintf(env.Stderr, "warning: %v\n", err)
-			} else if err != nil {
-				return err
-			}
-		} else {
-			data, err := os.ReadFile(*file)
-			if err != nil {
-				return fmt.Errorf("read %s: %w", *file, err)
-			}
-			events, err = replay.Events(data, server.EventsBinding)
-			if err != nil {
-				return fmt.Errorf("%s: %w", *file, err)
-			}
+	var nothingRead error
+	if len(files) > 0 {
+		sigs, err = replayFiles(ctx, cfg, env, log, files, replay.Options{Tenant: *tenant, Table: *table}, *format, *maxListed, *detectOnly)
+		if errors.As(err, new(errNothingRead)) {
+			nothingRead = err // still show the plan for what could be read
+		} else if err != nil {
+			return err
+		}
+		if *detectOnly || len(sigs) == 0 {
+			return nothingRead
+		}
+	}
+	if *hub {
+		events, err := readHub(ctx, env, hubArgs{from: *from, to: *to, namespace: *hubNS, name: *hubName, group: *group, max: *maxEvents})
+		if errors.Is(err, hubreplay.ErrCapped) {
+			fmt.Fprintf(env.Stderr, "warning: %v\n", err)
+		} else if err != nil {
+			return err
 		}
 		rs, err := loadRules(cfg)
 		if err != nil {
 			return err
 		}
 		keeper := quarantine.Dir{Path: filepath.Join(cfg.StateDir, "quarantine")}
-		nets := &capolicy.Networks{Configured: rs.AllowedNetworksOf}
-		if !*detectOnly {
-			// As serve does: the location policies' networks decide which
-			// sign-ins are from elsewhere. --detect-only calls nothing.
-			if gr, err := newGraph(cfg); err != nil {
-				log.Warn("allowed networks from Conditional Access not read", zap.Error(err))
-			} else if err := nets.Refresh(ctx, gr); err != nil {
-				log.Warn("allowed networks from Conditional Access not read", zap.Error(err))
-			}
-		}
-		res, err := newIntake(cfg, keeper, nets, log, env.Now).Process(ctx, events)
+		res, err := newIntake(cfg, keeper, replayNetworks(ctx, cfg, rs, log, *detectOnly), log, env.Now).Process(ctx, events)
 		if err != nil {
 			return err
 		}
@@ -340,7 +335,7 @@ func runReplay(ctx context.Context, args []string, env Env) error {
 				return err
 			}
 		}
-		return nil
+		return nothingRead
 	}
 	if enforce {
 		fmt.Fprintf(env.Stdout, "\nexecuted by %s: %d incident(s), %d already known, %d blocked sign-in(s) attached as proof, %d signal(s) no rule acts on\n",
@@ -353,7 +348,7 @@ func runReplay(ctx context.Context, args []string, env Env) error {
 		fmt.Fprintln(env.Stdout)
 		writeIncident(env.Stdout, in, !enforce)
 	}
-	return nil
+	return nothingRead
 }
 
 func isFlagSet(fs *flag.FlagSet, name string) bool {

@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sort"
 )
 
 // Mix is the share of each kind of record, in per mille.
@@ -111,11 +112,85 @@ func record(t templates, kind string, r *rand.Rand, tenant string) map[string]an
 	return rec
 }
 
+// Shape selects how the records are built.
+type Shape string
+
+const (
+	// ShapeDefault: the sample records as they are, keys in encoding/json's
+	// sorted order, the Mix above.
+	ShapeDefault Shape = "default"
+	// ShapeAlt: built differently, so the benchmark does not flatter one
+	// layout: keys in reverse order at every level (properties before the
+	// envelope, category late), 24 more properties per record, and
+	// AltMix (40% audit records).
+	ShapeAlt Shape = "alt"
+)
+
+// AltMix is ShapeAlt's share of each kind of record, in per mille.
+var AltMix = []struct {
+	Kind     string
+	PerMille int
+}{
+	{"audit", 400},
+	{"spSignIn", 300},
+	{"nonInteractive", 150},
+	{"managedIdentity", 80},
+	{"userSignIn", 60},
+	{"riskEvent", 4},
+	{"riskySP", 2},
+	{"riskySignIn", 2},
+	{"blockedSignIn", 2},
+}
+
+// reverseJSON encodes v with object keys in reverse sorted order at every
+// level.
+func reverseJSON(buf *bytes.Buffer, v any) {
+	switch x := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Sort(sort.Reverse(sort.StringSlice(keys)))
+		buf.WriteByte('{')
+		for i, k := range keys {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			kb, _ := json.Marshal(k)
+			buf.Write(kb)
+			buf.WriteByte(':')
+			reverseJSON(buf, x[k])
+		}
+		buf.WriteByte('}')
+	case []any:
+		buf.WriteByte('[')
+		for i, e := range x {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			reverseJSON(buf, e)
+		}
+		buf.WriteByte(']')
+	default:
+		var b bytes.Buffer
+		e := json.NewEncoder(&b)
+		e.SetEscapeHTML(false)
+		_ = e.Encode(x)
+		buf.Write(bytes.TrimSuffix(b.Bytes(), []byte("\n")))
+	}
+}
+
 // Generate builds one invocation of about target bytes holding events
 // events of about target/events bytes each, shaped as the host sends a
 // batch (cardinality many, dataType string). It is deterministic for a
 // seed.
 func Generate(testdataDir string, target, events int, seed uint64) ([]byte, Stats, error) {
+	return GenerateShape(testdataDir, target, events, seed, ShapeDefault)
+}
+
+// GenerateShape is Generate with a choice of Shape.
+func GenerateShape(testdataDir string, target, events int, seed uint64, shape Shape) ([]byte, Stats, error) {
 	t, err := load(testdataDir)
 	if err != nil {
 		return nil, Stats{}, err
@@ -138,17 +213,34 @@ func Generate(testdataDir string, target, events int, seed uint64) ([]byte, Stat
 	for range events {
 		var recs []json.RawMessage
 		size := 0
+		mix := Mix
+		if shape == ShapeAlt {
+			mix = AltMix
+		}
 		for size < rawPerEvent {
 			n := r.IntN(1000)
-			kind := Mix[0].Kind
-			for _, m := range Mix {
+			kind := mix[0].Kind
+			for _, m := range mix {
 				if n < m.PerMille {
 					kind = m.Kind
 					break
 				}
 				n -= m.PerMille
 			}
-			b := enc(record(t, kind, r, tenant))
+			rec := record(t, kind, r, tenant)
+			var b []byte
+			if shape == ShapeAlt {
+				if p, ok := rec["properties"].(map[string]any); ok {
+					for i := range 24 {
+						p[fmt.Sprintf("extension%02d", i)] = fmt.Sprintf("value-%x", r.Uint64())
+					}
+				}
+				var buf bytes.Buffer
+				reverseJSON(&buf, rec)
+				b = buf.Bytes()
+			} else {
+				b = enc(rec)
+			}
 			recs = append(recs, b)
 			size += len(b) + 1
 			st.Records++

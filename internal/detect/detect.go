@@ -110,6 +110,27 @@ type Batch struct {
 	index   map[string]int // dedup key -> index in signals
 	failed  map[string]*failedCount
 	pending map[string]Signal
+	// lastPending is the key and reason of the last Pending outcome.
+	lastPending        string
+	lastPendingOutcome Outcome
+	// tolerated counts, by field path, the bad values of fields no decision
+	// reads that decoded records carried (entra's Tolerated).
+	tolerated map[string]int
+}
+
+// Tolerated counts, by field path (properties.lastUpdatedDateTime, ...),
+// the bad values the batch's decoded records carried in fields no decision
+// reads: the records were kept, those fields read as empty.
+func (b *Batch) Tolerated() map[string]int { return b.tolerated }
+
+func (b *Batch) noteTolerated(notes []string) {
+	for _, n := range notes {
+		path, _, _ := strings.Cut(n, ": ")
+		if b.tolerated == nil {
+			b.tolerated = map[string]int{}
+		}
+		b.tolerated[path]++
+	}
 }
 
 // failedCount counts the failed-secret sign-ins of one key below the
@@ -139,6 +160,17 @@ func (b *Batch) BelowThreshold() map[Outcome]int {
 	}
 	return out
 }
+
+// LastPending names the last record SignIn answered Pending: its key and
+// the reason it is skipped if the key never makes a signal. Settled tells
+// at the end of the batch whether it did. Replay uses them to say what
+// became of each record.
+func (b *Batch) LastPending() (key string, ifBelow Outcome) {
+	return b.lastPending, b.lastPendingOutcome
+}
+
+// Settled reports whether the failed-secret key made a signal.
+func (b *Batch) Settled(key string) bool { _, ok := b.index[key]; return ok }
 
 // failedReason classifies a failed-secret error code.
 func failedReason(code int) Outcome {
@@ -200,6 +232,7 @@ func (b *Batch) SignIn(rec []byte, props int, tenant string, src Source) (Outcom
 	if err != nil {
 		return "", err
 	}
+	b.noteTolerated(si.Tolerated)
 	if err := checkTenant(si.Tenant(), tenant); err != nil {
 		return "", err
 	}
@@ -215,7 +248,7 @@ func (b *Batch) SignIn(rec []byte, props int, tenant string, src Source) (Outcom
 		if s.Kind == RiskySignIn || s.Kind == BlockedSignIn {
 			extra = s.IPAddress
 		}
-		if s.Kind == FailedSecretSignIns {
+		if s.Kind == FailedSecretSignIns || s.Kind == ExpiredSecretSignIns {
 			out = b.countFailed(s)
 			continue
 		}
@@ -230,6 +263,31 @@ func (b *Batch) SignIn(rec []byte, props int, tenant string, src Source) (Outcom
 	return out, nil
 }
 
+// levelRank orders risk levels; anything else ranks with none.
+func levelRank(l string) int {
+	switch l {
+	case "low":
+		return 1
+	case "medium":
+		return 2
+	case "high":
+		return 3
+	}
+	return 0
+}
+
+// raiseRating keeps the higher risk rating of dst and s on dst.
+func raiseRating(dst *Signal, s Signal) {
+	if levelRank(s.RiskLevel) > levelRank(dst.RiskLevel) {
+		dst.RiskLevel = s.RiskLevel
+	}
+	if dst.RiskState == "" || (!riskyState([]byte(dst.RiskState)) && riskyState([]byte(s.RiskState))) {
+		if s.RiskState != "" {
+			dst.RiskState = s.RiskState
+		}
+	}
+}
+
 func isZero(code []byte) bool {
 	if len(code) == 1 && code[0] == '0' {
 		return true // nearly every sign-in
@@ -241,10 +299,16 @@ func isZero(code []byte) bool {
 // countFailed counts one failed-secret sign-in towards its key's
 // threshold. It returns Signalled once the key has a signal (the records
 // before it are folded into it) and Pending until then.
+//
+// A sign-in Entra rated medium or high risk (or atRisk,
+// confirmedCompromised) does not wait for the threshold: Entra has judged
+// it already. The signal keeps the highest rating of the sign-ins folded
+// into it.
 func (b *Batch) countFailed(s Signal) Outcome {
 	k := dedupKey(s, "")
 	if i, ok := b.index[k]; ok {
 		b.signals[i].Count++
+		raiseRating(&b.signals[i], s)
 		return Signalled
 	}
 	c := b.failed[k]
@@ -252,10 +316,16 @@ func (b *Batch) countFailed(s Signal) Outcome {
 		c = &failedCount{by: map[Outcome]int{}}
 		b.failed[k] = c
 		b.pending[k] = s
+	} else {
+		p := b.pending[k]
+		raiseRating(&p, s)
+		b.pending[k] = p
 	}
 	c.total++
 	c.by[failedReason(s.ErrorCode)]++
-	if c.total >= b.opts.FailedSecretThreshold {
+	b.lastPending, b.lastPendingOutcome = k, failedReason(s.ErrorCode)
+	rated := riskyLevel([]byte(s.RiskLevel)) || riskyState([]byte(s.RiskState))
+	if c.total >= b.opts.FailedSecretThreshold || rated {
 		p := b.pending[k]
 		b.index[k] = len(b.signals)
 		p.Count = c.total
@@ -332,6 +402,7 @@ func (b *Batch) SignInSignals(si entra.SignIn, src Source) []Signal {
 		ErrorCode:          int(p.Status.ErrorCode),
 		Time:               firstTime(p.CreatedDateTime, si.Time),
 		Activity:           "signin",
+		Tolerated:          si.Tolerated,
 		Source:             src,
 	}
 	if p.ServicePrincipalCredentialKeyID != "" {
@@ -355,7 +426,13 @@ func (b *Batch) SignInSignals(si entra.SignIn, src Source) []Signal {
 	case slices.Contains(b.opts.FailedSecretCodes, code):
 		s := base
 		s.Kind = FailedSecretSignIns
+		if code == ExpiredClientSecret {
+			s.Kind = ExpiredSecretSignIns
+		}
 		s.DetectionID = "" // many sign-ins fold into one signal
+		// A rating Entra gave the sign-in stays with the signal.
+		s.RiskLevel = firstNonEmpty(p.RiskLevelDuringSignIn, p.RiskLevelAggregated)
+		s.RiskState = p.RiskState
 		out = append(out, s)
 		return out
 	}
@@ -387,10 +464,16 @@ func (b *Batch) RiskEvent(rec []byte, tenant string, src Source) (Outcome, error
 	if err != nil {
 		return "", err
 	}
+	b.noteTolerated(r.Tolerated)
 	if err := checkTenant(r.Tenant(), tenant); err != nil {
 		return "", err
 	}
 	p := r.Properties
+	// Without its id a detection cannot be verified, and without a service
+	// principal or app it names nobody: the record is malformed.
+	if p.ID == "" || (p.ServicePrincipalID == "" && p.AppID == "") {
+		return "", fmt.Errorf("risk detection without %s: nothing to verify", missing(p.ID == "", "properties.id", p.ServicePrincipalID == "" && p.AppID == "", "properties.servicePrincipalId or appId"))
+	}
 	// A detection that was dismissed or remediated is an update that asks
 	// for nothing; acting on it would undo a person's decision.
 	if p.RiskState != "" && p.RiskState != "atRisk" && p.RiskState != "confirmedCompromised" {
@@ -412,6 +495,7 @@ func (b *Batch) RiskEvent(rec []byte, tenant string, src Source) (Outcome, error
 		Activity:           p.Activity,
 		Time:               firstTime(p.ActivityDateTime, r.Time),
 		DetectedTime:       p.DetectedDateTime.Time,
+		Tolerated:          r.Tolerated,
 		Source:             src,
 	}
 	for _, k := range p.KeyIDs {
@@ -440,10 +524,14 @@ func (b *Batch) RiskyServicePrincipal(rec []byte, tenant string, src Source) (Ou
 	if err != nil {
 		return "", err
 	}
+	b.noteTolerated(r.Tolerated)
 	if err := checkTenant(r.Tenant(), tenant); err != nil {
 		return "", err
 	}
 	p := r.Properties
+	if p.ID == "" {
+		return "", fmt.Errorf("risky service principal without properties.id: it names nobody")
+	}
 	if p.RiskState != "atRisk" && p.RiskState != "confirmedCompromised" {
 		return ServicePrincipalNotAtRisk, nil
 	}
@@ -457,6 +545,7 @@ func (b *Batch) RiskyServicePrincipal(rec []byte, tenant string, src Source) (Ou
 		RiskState:          p.RiskState,
 		RiskDetail:         p.RiskDetail,
 		Time:               firstTime(p.RiskLastUpdatedDateTime, r.Time),
+		Tolerated:          r.Tolerated,
 		Source:             src,
 	}
 	// The state change itself identifies the incident: the same service
@@ -483,41 +572,73 @@ func (b *Batch) AuditLog(rec []byte, tenant string, src Source) (Outcome, error)
 	if err != nil {
 		return "", err
 	}
+	b.noteTolerated(a.Tolerated)
 	if err := checkTenant(a.Tenant(), tenant); err != nil {
 		return "", err
 	}
 	if !a.IsCredentialChange() {
 		return AuditNotCredentialChange, nil
 	}
-	s := Signal{
-		Kind:          CredentialChange,
-		TenantID:      tenant,
-		DetectionID:   a.Properties.ID,
-		RiskEventType: a.Properties.ActivityDisplayName,
-		KeyIDs:        a.ChangedKeyIDs(),
-		Time:          firstTime(a.Properties.ActivityDateTime, a.Time),
-		Activity:      a.Properties.OperationType,
-		Source:        src,
+	base := Signal{
+		Kind:      CredentialChange,
+		TenantID:  tenant,
+		AuditID:   a.Properties.ID,
+		Operation: strings.TrimSpace(a.Properties.ActivityDisplayName),
+		Result:    a.Properties.Result,
+		Time:      firstTime(a.Properties.ActivityDateTime, a.Time),
+		Activity:  a.Properties.OperationType,
+		Tolerated: a.Tolerated,
+		Source:    src,
 	}
 	if app := a.Properties.InitiatedBy.App; app != nil {
-		s.RiskDetail = "initiated by app " + app.DisplayName
+		base.InitiatedBy = app.DisplayName
 	} else if u := a.Properties.InitiatedBy.User; u != nil {
-		s.RiskDetail = "initiated by " + u.UserPrincipalName
+		base.InitiatedBy = u.UserPrincipalName
 	}
-	for _, t := range a.Properties.TargetResources {
-		switch strings.ToLower(t.Type) {
-		case "application":
-			s.DisplayName = t.DisplayName
-		case "serviceprincipal":
-			s.ServicePrincipalID = strings.ToLower(t.ID)
-			s.DisplayName = t.DisplayName
+	changes := a.CredentialChanges()
+	if len(changes) == 0 {
+		// Credential management that names no credential: still worth a
+		// signal, with the first application or service principal it
+		// touched.
+		for _, t := range a.Properties.TargetResources {
+			if tt := strings.ToLower(t.Type); tt == "application" || tt == "serviceprincipal" {
+				changes = append(changes, entra.TargetCredentialChange{ObjectID: strings.ToLower(t.ID), Type: map[string]string{"application": "application", "serviceprincipal": "servicePrincipal"}[tt], DisplayName: t.DisplayName})
+				break
+			}
 		}
 	}
-	if err := s.CheckIDs(); err != nil {
-		return "", err
+	if len(changes) == 0 {
+		changes = append(changes, entra.TargetCredentialChange{})
 	}
-	b.add(s, dedupKey(s, ""))
+	var sigs []Signal
+	for _, c := range changes {
+		s := base
+		s.TargetObjectID, s.TargetType, s.DisplayName, s.AppID = c.ObjectID, c.Type, c.DisplayName, c.AppID
+		if c.Type == "servicePrincipal" {
+			s.ServicePrincipalID = c.ObjectID
+		}
+		s.KeysAdded, s.KeysRemoved = c.Added, c.Removed
+		s.KeyIDs = append(slices.Clip(c.Added), c.Removed...)
+		if err := s.CheckIDs(); err != nil {
+			return "", err
+		}
+		sigs = append(sigs, s)
+	}
+	for _, s := range sigs {
+		b.add(s, dedupKey(s, s.AuditID+"\x00"+s.TargetObjectID))
+	}
 	return Signalled, nil
+}
+
+// missing names the missing fields, joined by " and ".
+func missing(pairs ...any) string {
+	var out []string
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i].(bool) {
+			out = append(out, pairs[i+1].(string))
+		}
+	}
+	return strings.Join(out, " and ")
 }
 
 func firstTime(ts ...entra.Time) time.Time {

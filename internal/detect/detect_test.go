@@ -113,7 +113,7 @@ func TestAuditCredentialChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := b.Signals()
-	if len(s) != 1 || s[0].Kind != CredentialChange || len(s[0].KeyIDs) != 1 || s[0].KeyIDs[0] != "dbcd79c0-c3ea-46b9-9604-ff40d43b8618" || s[0].RiskDetail != "initiated by app spresponder" {
+	if len(s) != 1 || s[0].Kind != CredentialChange || len(s[0].KeyIDs) != 1 || s[0].KeyIDs[0] != "dbcd79c0-c3ea-46b9-9604-ff40d43b8618" || s[0].InitiatedBy != "spresponder" || s[0].RiskDetail != "" {
 		t.Fatalf("signals = %+v", s)
 	}
 	// The sample audit record (a device update) is not credential management.

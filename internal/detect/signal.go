@@ -5,6 +5,7 @@
 package detect
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -29,12 +30,22 @@ const (
 	// BlockedSignIn: a service-principal sign-in refused by Conditional
 	// Access (error 53003): proof that a block policy works.
 	BlockedSignIn Kind = "blockedSignIn"
-	// FailedSecretSignIns: repeated sign-ins with an invalid or expired client
-	// secret: someone is trying a leaked or already revoked secret.
+	// FailedSecretSignIns: repeated sign-ins with an invalid client secret
+	// (7000215, or another configured code): someone is trying a leaked or
+	// already revoked secret. One Entra rated medium or high risk is
+	// signalled at once, with that rating.
 	FailedSecretSignIns Kind = "failedSecretSignIns"
+	// ExpiredSecretSignIns: repeated sign-ins with an expired client secret
+	// (7000222): the app's own secret past its end date, typically a job
+	// that was never given the new one. An operational problem, not an
+	// attack: the default rules open no incident for it.
+	ExpiredSecretSignIns Kind = "expiredSecretSignIns"
 	// CredentialChange: an AuditLogs credential-management activity on an
 	// application or service principal (the responder's own removals show up
-	// here too, which later confirms them).
+	// here too, which later confirms them). It has fields of its own:
+	// AuditID, Operation, TargetObjectID, TargetType, KeysAdded,
+	// KeysRemoved, InitiatedBy, Result (KeyIDs holds the added and the
+	// removed keys); the risk-detection fields stay empty.
 	CredentialChange Kind = "credentialChange"
 )
 
@@ -74,6 +85,21 @@ type Signal struct {
 	Time               time.Time `json:"time"`                  // the record's own time
 	DetectedTime       time.Time `json:"detectedTime,omitzero"` // when Entra detected it
 	Source             Source    `json:"source"`
+
+	// Credential changes (Kind CredentialChange) only.
+	AuditID        string   `json:"auditId,omitempty"`        // the audit record's id
+	Operation      string   `json:"operation,omitempty"`      // the audited activity, as Entra names it
+	TargetObjectID string   `json:"targetObjectId,omitempty"` // object id of the application or service principal changed
+	TargetType     string   `json:"targetType,omitempty"`     // "application" or "servicePrincipal"
+	KeysAdded      []string `json:"keysAdded,omitempty"`
+	KeysRemoved    []string `json:"keysRemoved,omitempty"`
+	InitiatedBy    string   `json:"initiatedBy,omitempty"` // user principal name or app display name
+	Result         string   `json:"result,omitempty"`      // success, failure, ...
+
+	// Tolerated names fields of the record that did not decode and that no
+	// decision reads (a malformed timestamp, say), as "path: error": the
+	// signal was made without them.
+	Tolerated []string `json:"tolerated,omitempty"`
 }
 
 // CheckIDs validates every id of the signal that can reach a Microsoft
@@ -100,6 +126,16 @@ func (s Signal) CheckIDs() error {
 	}
 	for _, k := range s.KeyIDs {
 		if err := ids.CheckGUID("keyIds", k); err != nil {
+			return err
+		}
+	}
+	if s.TargetObjectID != "" {
+		if err := ids.CheckGUID("targetObjectId", s.TargetObjectID); err != nil {
+			return err
+		}
+	}
+	for _, k := range append(slices.Clip(s.KeysAdded), s.KeysRemoved...) {
+		if err := ids.CheckGUID("keysAdded/keysRemoved", k); err != nil {
 			return err
 		}
 	}

@@ -79,22 +79,26 @@ func KnownName(c []byte) string { return knownNames[string(c)] }
 
 // Envelope is the part of a record common to all categories.
 type Envelope struct {
-	Time              Time       `json:"time"`
+	Time              Time       `json:"time" entra:"lenient"`
 	ResourceID        string     `json:"resourceId"`
-	OperationName     string     `json:"operationName"`
+	OperationName     string     `json:"operationName" entra:"lenient"`
 	Category          string     `json:"category"`
 	TenantID          string     `json:"tenantId"`
-	ResultType        FlexString `json:"resultType"`
-	ResultSignature   string     `json:"resultSignature"`
-	ResultDescription string     `json:"resultDescription"`
-	DurationMs        FlexInt    `json:"durationMs"`
-	CallerIPAddress   string     `json:"callerIpAddress"`
-	CorrelationID     string     `json:"correlationId"`
-	Identity          string     `json:"identity"`
+	ResultType        FlexString `json:"resultType" entra:"lenient"`
+	ResultSignature   string     `json:"resultSignature" entra:"lenient"`
+	ResultDescription string     `json:"resultDescription" entra:"lenient"`
+	DurationMs        FlexInt    `json:"durationMs" entra:"lenient"`
+	CallerIPAddress   string     `json:"callerIpAddress" entra:"lenient"`
+	CorrelationID     string     `json:"correlationId" entra:"lenient"`
+	Identity          string     `json:"identity" entra:"lenient"`
 	// Level matches both "Level" and "level": encoding/json matches keys
 	// without regard to case, which is exactly the tolerance needed here.
-	Level    Level  `json:"Level"`
-	Location string `json:"location"`
+	Level    Level  `json:"Level" entra:"lenient"`
+	Location string `json:"location" entra:"lenient"`
+	// Tolerated names the lenient fields (tag entra:"lenient": fields no
+	// decision reads) whose values did not decode and were read as empty,
+	// as "path: error". Set by the Decode functions.
+	Tolerated []string `json:"-"`
 }
 
 // Tenant returns the tenant id, from tenantId or else from resourceId
@@ -152,6 +156,7 @@ var timeLayouts = []string{
 	"1/2/2006 3:04:05 PM -07:00",    // 1/9/2007 10:41:00 AM +01:00
 	"1/2/2006 15:04:05",             // 01/09/2007 09:41:00
 	"2006-01-02 15:04:05.999999999",
+	"1/2/2006, 3:04:05.999999999 PM", // the Log Analytics portal's CSV export: 3/4/2025, 10:20:00.123 AM (UTC)
 }
 
 // ParseTime parses the time forms seen in Entra records. Forms without a

@@ -17,6 +17,8 @@ func TestParseTimeForms(t *testing.T) {
 		"1/9/2007 10:41:00 AM +01:00":      time.Date(2007, 1, 9, 9, 41, 0, 0, time.UTC),
 		"8/22/2022 6:07:16 PM":             time.Date(2022, 8, 22, 18, 7, 16, 0, time.UTC),
 		"2025-01-15T10:21:07.518":          time.Date(2025, 1, 15, 10, 21, 7, 518e6, time.UTC),
+		"3/4/2025, 10:20:00.123 PM":        time.Date(2025, 3, 4, 22, 20, 0, 123e6, time.UTC), // Log Analytics portal CSV
+		"3/4/2025, 9:05:01 AM":             time.Date(2025, 3, 4, 9, 5, 1, 0, time.UTC),
 	} {
 		got, err := ParseTime(in)
 		if err != nil || !got.Equal(want) {

@@ -49,6 +49,12 @@ type shape struct {
 type fieldShape struct {
 	bit int // position in the per-object seen mask
 	sub *shape
+	// lenient marks a field no decision reads (tag entra:"lenient"): a
+	// value of it that does not decode is set aside (read as null) and
+	// named in the record's Tolerated list instead of failing the record.
+	// Its key still obeys the one-reading rules.
+	lenient bool
+	typ     reflect.Type
 }
 
 // aliases are spellings Entra really uses for one field, each read as that
@@ -97,7 +103,7 @@ func addFields(s *shape, t reflect.Type) {
 		if name == "" {
 			name = f.Name
 		}
-		fs := &fieldShape{bit: len(s.fields), sub: shapeOf(f.Type)}
+		fs := &fieldShape{bit: len(s.fields), sub: shapeOf(f.Type), lenient: f.Tag.Get("entra") == "lenient", typ: f.Type}
 		s.fields[name] = fs
 		s.names = append(s.names, name)
 		for _, a := range aliases[name] {
@@ -122,17 +128,46 @@ var (
 // a field only without regard to case. Keys the decoder ignores are not
 // judged (Entra adds fields all the time), unless escaped: an escaped key
 // could spell any field, and Entra never escapes keys.
-func checkKeys(rec []byte, s *shape) error {
-	w := walker{b: rec, path: make([]step, 0, 8)}
-	_, err := w.value(jsonscan.SkipWS(rec, 0), s)
-	return err
+//
+// It also tries each lenient field's value on its own and returns those
+// that do not decode (bad), in order, so that decode can set them aside.
+//
+// Trying the lenient fields costs a decode each, so decode asks for it
+// (lenient) only when the record as a whole did not decode.
+func checkKeys(rec []byte, s *shape, lenient bool) (bad []badValue, err error) {
+	w := walker{b: rec, path: make([]step, 0, 8), lenient: lenient}
+	_, err = w.value(jsonscan.SkipWS(rec, 0), s)
+	return w.bad, err
+}
+
+// badValue is a lenient field's value that does not decode: rec[start:end].
+type badValue struct {
+	start, end int
+	note       string // "path: error"
 }
 
 // walker walks one record; path is the way down to the current value,
 // turned into text only when there is something to report.
 type walker struct {
-	b    []byte
-	path []step
+	b       []byte
+	path    []step
+	bad     []badValue
+	lenient bool // try lenient fields' values
+}
+
+func (w *walker) pathString(last []byte) string {
+	var sb strings.Builder
+	for _, st := range w.path {
+		if st.key == nil {
+			fmt.Fprintf(&sb, "[%d]", st.idx)
+		} else {
+			sb.WriteByte('.')
+			sb.Write(st.key)
+		}
+	}
+	sb.WriteByte('.')
+	sb.Write(last)
+	return strings.TrimPrefix(sb.String(), ".")
 }
 
 type step struct {
@@ -178,6 +213,16 @@ func (w *walker) value(i int, s *shape) (int, error) {
 				return v, w.fail("key %q twice", key)
 			}
 			seen |= 1 << f.bit
+			if f.lenient && w.lenient {
+				end, err := jsonscan.SkipValue(b, v)
+				if err != nil {
+					return end, err
+				}
+				if derr := json.Unmarshal(b[v:end], reflect.New(f.typ).Interface()); derr != nil {
+					w.bad = append(w.bad, badValue{start: v, end: end, note: w.pathString(key) + ": " + truncate(derr.Error(), 120)})
+					return end, nil // set aside whole: its inside is not read
+				}
+			}
 			if f.sub == nil {
 				return jsonscan.SkipValue(b, v)
 			}

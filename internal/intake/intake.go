@@ -39,6 +39,29 @@ type Config struct {
 	AllowedTenants []string
 	MaxEventBytes  int
 	Detect         detect.Options
+	// Notes asks for a Note per record and per bad event in
+	// Result.Notes: what became of it and why. Replay reports them; the
+	// serve path leaves them off (the stats count the same things).
+	Notes bool
+}
+
+// Outcomes a Note gives.
+const (
+	NoteSignalled   = "signalled"
+	NoteSkipped     = "skipped"
+	NoteQuarantined = "quarantined"
+)
+
+// Note says what became of one record (or of a whole event that could not
+// be read as records).
+type Note struct {
+	Event    int    `json:"event"`  // index of the event in the batch
+	Record   int    `json:"record"` // index of the record in its event; -1 for the whole event
+	Category string `json:"category,omitempty"`
+	Outcome  string `json:"outcome"`          // NoteSignalled, NoteSkipped, NoteQuarantined
+	Reason   string `json:"reason,omitempty"` // why it was skipped or quarantined
+	Detail   string `json:"detail,omitempty"` // the quarantine detail
+	pending  string // a failed-secret key whose outcome is known at the end
 }
 
 // Stats counts what one batch held. Every record is signalled (folded
@@ -53,6 +76,10 @@ type Stats struct {
 	ByCategory  map[string]int `json:"byCategory,omitempty"`
 	ByReason    map[string]int `json:"byReason,omitempty"`  // quarantined, by reason
 	SkippedBy   map[string]int `json:"skippedBy,omitempty"` // skipped, by reason
+	// Tolerated counts, by field path, bad values in fields no decision
+	// reads (a malformed timestamp, say): the records were kept and
+	// judged without them (detect.Signal.Tolerated names them too).
+	Tolerated map[string]int `json:"tolerated,omitempty"`
 }
 
 // Reasons a record is skipped before detection, by category. The reasons
@@ -117,6 +144,12 @@ func (s *Stats) Add(o Stats) {
 		}
 		s.SkippedBy[k] += v
 	}
+	for k, v := range o.Tolerated {
+		if s.Tolerated == nil {
+			s.Tolerated = map[string]int{}
+		}
+		s.Tolerated[k] += v
+	}
 }
 
 // Summary renders the counts in one line for people, with the reason for
@@ -128,7 +161,7 @@ func (s Stats) Summary() string {
 	for _, g := range []struct {
 		name string
 		m    map[string]int
-	}{{"skipped", s.SkippedBy}, {"quarantined", s.ByReason}} {
+	}{{"skipped", s.SkippedBy}, {"quarantined", s.ByReason}, {"tolerated bad values", s.Tolerated}} {
 		if len(g.m) == 0 {
 			continue
 		}
@@ -177,6 +210,7 @@ func New(cfg Config, keeper quarantine.Keeper, log *zap.Logger, now func() time.
 type Result struct {
 	Signals []detect.Signal
 	Stats   Stats
+	Notes   []Note // with Config.Notes
 }
 
 // MaxLoggedItems bounds the log lines one batch writes about quarantined
@@ -198,6 +232,7 @@ type batch struct {
 	// overflow holds, per reason and level, what is past MaxItemsPerReason.
 	overflow map[overflowKey]*overflow
 	perReas  map[quarantine.Reason]int
+	notes    []Note
 }
 
 type overflowKey struct {
@@ -231,7 +266,7 @@ func (in *Intake) Process(ctx context.Context, events []invocation.Event) (Resul
 		}
 		switch {
 		case ev.Err != nil:
-			in.keep(bt, quarantine.MalformedEvent, ev.Err.Error(), pos, ev.Body)
+			in.keep(bt, errReason(ev.Err), ev.Err.Error(), pos, ev.Body)
 			continue
 		case len(ev.Body) > in.cfg.MaxEventBytes:
 			in.keep(bt, quarantine.Oversized, fmt.Sprintf("event of %d bytes exceeds the limit of %d", len(ev.Body), in.cfg.MaxEventBytes), pos, ev.Body)
@@ -242,12 +277,44 @@ func (in *Intake) Process(ctx context.Context, events []invocation.Event) (Resul
 	for reason, n := range bt.det.BelowThreshold() {
 		bt.st.skip(string(reason), n)
 	}
+	if t := bt.det.Tolerated(); len(t) > 0 {
+		bt.st.Tolerated = maps.Clone(t)
+	}
 	if err := in.flush(ctx, bt); err != nil {
 		return Result{}, err
 	}
+	for i := range bt.notes {
+		n := &bt.notes[i]
+		if n.pending == "" {
+			continue
+		}
+		if bt.det.Settled(n.pending) {
+			n.Outcome, n.Reason = NoteSignalled, ""
+		}
+		n.pending = ""
+	}
 	sigs := bt.det.Signals()
 	bt.st.Signals = len(sigs)
-	return Result{Signals: sigs, Stats: bt.st}, nil
+	return Result{Signals: sigs, Stats: bt.st, Notes: bt.notes}, nil
+}
+
+// errReason files an event that arrived with an error (a replay line that
+// is not JSON, a Log Analytics row that reads two ways) under its reason.
+func errReason(err error) quarantine.Reason {
+	var r interface{ QuarantineReason() string }
+	switch {
+	case errors.Is(err, entra.ErrAmbiguous):
+		return quarantine.Ambiguous
+	case errors.As(err, &r) && r.QuarantineReason() != "":
+		return quarantine.Reason(r.QuarantineReason())
+	}
+	return quarantine.MalformedEvent
+}
+
+func (in *Intake) note(bt *batch, n Note) {
+	if in.cfg.Notes {
+		bt.notes = append(bt.notes, n)
+	}
 }
 
 // event walks one {"records":[...]} body.
@@ -296,6 +363,16 @@ func (in *Intake) event(bt *batch, ev *invocation.Event, pos quarantine.Position
 // envelope that reads two ways is quarantined before anything else.
 func (in *Intake) record(bt *batch, rec []byte, sc entra.Scan, r int, pos, rpos quarantine.Position) {
 	st := &bt.st
+	if in.cfg.Notes {
+		// Every way out of here leaves one note; the category is the
+		// scanned one, set after (keep adds the note).
+		n := len(bt.notes)
+		defer func() {
+			if len(bt.notes) > n {
+				bt.notes[len(bt.notes)-1].Category = string(sc.Category)
+			}
+		}()
+	}
 	handled := entra.Handled(sc.Category)
 	// An ambiguous tenant or resourceId does not matter in a record that
 	// is skipped anyway, unless the doubt reaches the category.
@@ -315,6 +392,7 @@ func (in *Intake) record(bt *batch, rec []byte, sc entra.Scan, r int, pos, rpos 
 			st.ByCategory["other"]++
 		}
 		st.skip(skipReason(name), 1)
+		in.note(bt, Note{Event: rpos.Event, Record: rpos.Record, Outcome: NoteSkipped, Reason: skipReason(name)})
 		return
 	}
 	cat := handledCategory(sc.Category)
@@ -373,6 +451,12 @@ func (in *Intake) record(bt *batch, rec []byte, sc entra.Scan, r int, pos, rpos 
 		in.keep(bt, quarantine.MalformedRecord, err.Error(), rpos, rec)
 	case out.Skipped():
 		st.skip(string(out), 1)
+		in.note(bt, Note{Event: rpos.Event, Record: rpos.Record, Outcome: NoteSkipped, Reason: string(out)})
+	case out == detect.Pending:
+		key, below := bt.det.LastPending()
+		in.note(bt, Note{Event: rpos.Event, Record: rpos.Record, Outcome: NoteSkipped, Reason: string(below), pending: key})
+	default:
+		in.note(bt, Note{Event: rpos.Event, Record: rpos.Record, Outcome: NoteSignalled})
 	}
 }
 
@@ -380,6 +464,7 @@ func (in *Intake) record(bt *batch, rec []byte, sc entra.Scan, r int, pos, rpos 
 // queue. Past MaxItemsPerReason items of one reason, the rest are joined
 // into one overflow item per reason.
 func (in *Intake) keep(bt *batch, reason quarantine.Reason, detail string, pos quarantine.Position, body []byte) {
+	in.note(bt, Note{Event: pos.Event, Record: pos.Record, Outcome: NoteQuarantined, Reason: string(reason), Detail: detail})
 	bt.st.Quarantined++
 	bt.st.ByReason[string(reason)]++
 	bt.perReas[reason]++

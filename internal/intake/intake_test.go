@@ -175,8 +175,15 @@ func TestFailedSecretSignIns(t *testing.T) {
 	if len(res.Signals) != 0 {
 		t.Fatalf("two failures should stay below the threshold: %+v", res.Signals)
 	}
+	// Expired secrets (7000222) are counted apart from invalid ones: two
+	// of each stay below the threshold, and three expired make an
+	// expiredSecretSignIns signal, not a failedSecretSignIns one.
 	res, _ = run(t, Config{}, two, body(t, signIn(7000222, key, "198.51.100.9", "none"), signIn(7000222, key, "198.51.100.9", "none")))
-	if len(res.Signals) != 1 || res.Signals[0].Kind != detect.FailedSecretSignIns || res.Signals[0].Count != 4 {
+	if len(res.Signals) != 0 || res.Stats.SkippedBy[string(detect.ExpiredSecretBelowThreshold)] != 2 || res.Stats.SkippedBy[string(detect.InvalidSecretBelowThreshold)] != 2 {
+		t.Fatalf("signals = %+v, stats %+v", res.Signals, res.Stats)
+	}
+	res, _ = run(t, Config{}, two, body(t, signIn(7000222, key, "198.51.100.9", "none"), signIn(7000222, key, "198.51.100.9", "none"), signIn(7000222, key, "198.51.100.9", "none")))
+	if len(res.Signals) != 1 || res.Signals[0].Kind != detect.ExpiredSecretSignIns || res.Signals[0].Count != 3 {
 		t.Fatalf("signals = %+v", res.Signals)
 	}
 }
@@ -198,6 +205,8 @@ func TestBadInputIsKept(t *testing.T) {
 	good := sample(t, "sample-ServicePrincipalRiskEvents.json")
 	foreign := strings.ReplaceAll(string(good), tenant, "99999999-0000-4000-8000-000000000000")
 	huge := []byte(`{"records":[{"category":"SignInLogs","pad":"` + strings.Repeat("x", 3<<20) + `"}]}`)
+	// A bad time alone is tolerated (no decision reads it); a detection
+	// without an id cannot be verified and is kept as malformed.
 	badRecord := body(t, map[string]any{"category": "ServicePrincipalRiskEvents", "tenantId": tenant, "time": "yesterday-ish", "properties": map[string]any{}})
 	res, k := run(t, Config{AllowedTenants: []string{tenant}},
 		[]byte(`{"records": [1, {"no":"category"}]}`),            // unknown shapes
@@ -351,5 +360,23 @@ func TestJunkFloodIsKeptInOneBatch(t *testing.T) {
 	}
 	if logs.Len() > MaxLoggedItems+1 {
 		t.Errorf("%d log lines for a flood", logs.Len())
+	}
+}
+
+// One bad value in a field the responder does not use keeps the
+// detection: the signal is made, and both it and the stats name the field.
+func TestBadUnusedFieldKeepsTheDetection(t *testing.T) {
+	good := string(sample(t, "sample-ServicePrincipalRiskEvents.json"))
+	bad := strings.Replace(good, `"lastUpdatedDateTime"`, `"lastUpdatedDateTime":"not a time","x-was-lastUpdatedDateTime"`, 1)
+	if bad == good {
+		t.Fatal("sample has no lastUpdatedDateTime")
+	}
+	res, k := run(t, Config{}, []byte(bad))
+	if len(k.items) != 0 || len(res.Signals) != 2 {
+		t.Fatalf("quarantined %d, signals %+v", len(k.items), res.Signals)
+	}
+	if len(res.Signals[0].Tolerated) != 1 || !strings.HasPrefix(res.Signals[0].Tolerated[0], "properties.lastUpdatedDateTime: ") ||
+		res.Stats.Tolerated["properties.lastUpdatedDateTime"] != 1 || !strings.Contains(res.Stats.Summary(), "tolerated bad values: properties.lastUpdatedDateTime=1") {
+		t.Errorf("signal %+v, stats %+v", res.Signals[0].Tolerated, res.Stats)
 	}
 }

@@ -87,7 +87,7 @@ func (a Action) Containment() bool {
 // removed credentials on a credential change would react to the responder's
 // own removals.
 func ruleKinds() []detect.Kind {
-	return []detect.Kind{detect.LeakedCredential, detect.RiskDetection, detect.RiskySignIn, detect.RiskyServicePrincipal, detect.FailedSecretSignIns}
+	return []detect.Kind{detect.LeakedCredential, detect.RiskDetection, detect.RiskySignIn, detect.RiskyServicePrincipal, detect.FailedSecretSignIns, detect.ExpiredSecretSignIns}
 }
 
 func evidenceKind(k detect.Kind) bool {

@@ -75,6 +75,9 @@ func TestDefaultMatches(t *testing.T) {
 			"risky-service-principal", acts(rules.CheckPolicy, rules.Notify), false},
 		{"failed secret sign-ins", detect.Signal{Kind: detect.FailedSecretSignIns, Count: 5},
 			"failed-secret-sign-ins", acts(rules.Notify), false},
+		{"failed secret sign-ins Entra rated high", detect.Signal{Kind: detect.FailedSecretSignIns, Count: 1, RiskLevel: "high"},
+			"failed-secret-sign-ins", acts(rules.Notify), false},
+		{"expired secret sign-ins (a job with an old secret): no incident", detect.Signal{Kind: detect.ExpiredSecretSignIns, Count: 40}, "", nil, false},
 		{"blocked sign-in is evidence", detect.Signal{Kind: detect.BlockedSignIn, ErrorCode: 53003}, "", nil, false},
 		{"credential change is evidence", detect.Signal{Kind: detect.CredentialChange}, "", nil, false},
 		{"unknown kind", detect.Signal{Kind: "somethingNew"}, "", nil, false},
@@ -312,7 +315,7 @@ func TestParseErrors(t *testing.T) {
 		{"misspelt action", "rules:\n  - name: r\n    when: {kinds: [leakedCredential]}\n    do: [removeCredentials, notify]\n",
 			[]string{`rules[0].do[0]: unknown action "removeCredentials" (did you mean "removeCredential"?)`}},
 		{"unknown kind", "rules:\n  - name: r\n    when: {kinds: [leakedCredentials]}\n    do: [notify]\n",
-			[]string{`t.yaml:3:20: rules[0].when.kinds[0]: unknown kind "leakedCredentials" (did you mean "leakedCredential"?); known kinds: leakedCredential, riskDetection, riskySignIn, riskyServicePrincipal, failedSecretSignIns`}},
+			[]string{`t.yaml:3:20: rules[0].when.kinds[0]: unknown kind "leakedCredentials" (did you mean "leakedCredential"?); known kinds: leakedCredential, riskDetection, riskySignIn, riskyServicePrincipal, failedSecretSignIns, expiredSecretSignIns`}},
 		{"evidence kind", "rules:\n  - name: r\n    when: {kinds: [credentialChange]}\n    do: [notify]\n",
 			[]string{`rules[0].when.kinds[0]: credentialChange signals are evidence attached to incidents, not incidents; they cannot have a rule`}},
 		{"unknown risk level", "rules:\n  - name: r\n    when: {kinds: [riskDetection], riskLevels: [severe]}\n    do: [notify]\n",
@@ -445,7 +448,7 @@ func FuzzParse(f *testing.F) {
 // Only a risk detection names a key Graph confirms: a rule that removes a
 // credential on any other signal is refused, with the way out named.
 func TestRemoveCredentialOnlyOnDetections(t *testing.T) {
-	for _, kind := range []string{"riskySignIn", "riskyServicePrincipal", "failedSecretSignIns"} {
+	for _, kind := range []string{"riskySignIn", "riskyServicePrincipal", "failedSecretSignIns", "expiredSecretSignIns"} {
 		src := "rules:\n  - name: r\n    when: {kinds: [leakedCredential, " + kind + "]}\n    do: [removeCredential, notify]\n"
 		_, err := rules.Parse([]byte(src), "x.yaml")
 		if err == nil || !strings.Contains(err.Error(), "only a risk detection") || !strings.Contains(err.Error(), "confirmCompromised") {

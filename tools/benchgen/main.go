@@ -15,8 +15,13 @@ func main() {
 	size := flag.Int("mb", 64, "approximate size in MB")
 	events := flag.Int("events", 100, "events in the batch")
 	testdata := flag.String("testdata", "testdata/entra", "directory of the sample records")
+	shape := flag.String("shape", "default", "default, or alt: keys in reverse order, 24 more properties per record, 40% audit records")
 	flag.Parse()
-	b, st, err := benchdata.Generate(*testdata, *size<<20, *events, 1)
+	if *shape != string(benchdata.ShapeDefault) && *shape != string(benchdata.ShapeAlt) {
+		fmt.Fprintln(os.Stderr, "benchgen: -shape must be default or alt")
+		os.Exit(2)
+	}
+	b, st, err := benchdata.GenerateShape(*testdata, *size<<20, *events, 1, benchdata.Shape(*shape))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchgen:", err)
 		os.Exit(1)
