@@ -487,9 +487,19 @@ func detectionSentence(sig detect.Signal, app, noun string) string {
 	case detect.BlockedSignIn:
 		return fmt.Sprintf("The Microsoft Entra sign-in logs show a sign-in by the app %s that Conditional Access refused.", app)
 	case detect.FailedSecretSignIns:
-		return fmt.Sprintf("The Microsoft Entra sign-in logs show repeated sign-ins as the app %s with an invalid or expired client secret: someone may be trying a leaked one.", app)
+		return fmt.Sprintf("The Microsoft Entra sign-in logs show repeated sign-ins as the app %s with an invalid client secret: someone may be trying a leaked one.", app)
+	case detect.ExpiredSecretSignIns:
+		return fmt.Sprintf("The Microsoft Entra sign-in logs show repeated sign-ins as the app %s with an expired client secret: usually a job that still holds an old secret, not an attack.", app)
 	case detect.CredentialChange:
-		return fmt.Sprintf("The Microsoft Entra audit log shows a credential change on the app %s.", app)
+		what := "a credential change"
+		if sig.Operation != "" {
+			what = "\"" + clean(sig.Operation, 80) + "\""
+		}
+		by := ""
+		if sig.InitiatedBy != "" {
+			by = " by " + clean(sig.InitiatedBy, 80)
+		}
+		return fmt.Sprintf("The Microsoft Entra audit log shows %s on the app %s%s (keys added %d, removed %d).", what, app, by, len(sig.KeysAdded), len(sig.KeysRemoved))
 	case detect.RiskyServicePrincipal:
 		return fmt.Sprintf("%s marked the app %s as %s.", idp, app, clean(cmp.Or(sig.RiskState, "at risk"), 40))
 	}
@@ -756,9 +766,11 @@ func signInPhrase(s detect.Signal) string {
 	case detect.BlockedSignIn:
 		return "refused by Conditional Access"
 	case detect.FailedSecretSignIns:
-		return "sign-in with an invalid or expired secret"
+		return "sign-in with an invalid secret"
+	case detect.ExpiredSecretSignIns:
+		return "sign-in with an expired secret"
 	case detect.CredentialChange:
-		return "credential change: " + clean(s.Activity, 80)
+		return "credential change: " + clean(cmp.Or(s.Operation, s.Activity), 80)
 	}
 	if s.ErrorCode != 0 {
 		return fmt.Sprintf("sign-in, error %d", s.ErrorCode)
