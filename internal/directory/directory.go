@@ -11,6 +11,7 @@ package directory
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -83,24 +84,8 @@ func (o *Object) Key(keyID, thumbprint string) (KeyCredential, bool) {
 	return KeyCredential{}, false
 }
 
-func equalID(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
-}
+// equalID compares ids as Graph does: case does not matter.
+func equalID(a, b string) bool { return strings.EqualFold(a, b) }
 
 // Detection is a servicePrincipalRiskDetection.
 type Detection struct {
@@ -151,17 +136,51 @@ var (
 	ErrRejected = errors.New("request rejected")
 )
 
-// ThrottledError is a 429 (or 503 with Retry-After): wait, then retry.
+// ThrottledError is a 429 (or 503 with Retry-After): wait, then retry. It
+// is the one throttling type, for Graph and the webhooks alike. RetryAfter
+// is zero when the far end did not say (then the caller backs off on its
+// own); Err is the failure it wraps, if any.
 type ThrottledError struct {
 	RetryAfter time.Duration
+	Err        error
 }
 
 func (e *ThrottledError) Error() string {
-	return fmt.Sprintf("throttled: retry after %s", e.RetryAfter)
+	msg := "throttled"
+	if e.RetryAfter > 0 {
+		msg = fmt.Sprintf("throttled (retry after %s)", e.RetryAfter)
+	}
+	if e.Err != nil {
+		return msg + ": " + e.Err.Error()
+	}
+	return msg
 }
 
 // Is makes a throttled error count as transient.
 func (e *ThrottledError) Is(target error) bool { return target == ErrTransient }
+
+// Unwrap exposes the failure it wraps.
+func (e *ThrottledError) Unwrap() error { return e.Err }
+
+// Mark classifies err without changing its text: errors.Is(Mark(err,
+// ErrRejected), ErrRejected) holds, and so does errors.Is(.., err).
+func Mark(err, class error) error {
+	if err == nil {
+		return nil
+	}
+	return &marked{err: err, class: class}
+}
+
+type marked struct{ err, class error }
+
+func (m *marked) Error() string   { return m.err.Error() }
+func (m *marked) Unwrap() []error { return []error{m.err, m.class} }
+
+// Permanent reports whether trying err again cannot help: the far end
+// refused the request, the responder lacks a permission or a licence.
+func Permanent(err error) bool {
+	return errors.Is(err, ErrRejected) || errors.Is(err, ErrForbidden) || errors.Is(err, ErrLicence)
+}
 
 // Retryable reports whether err is worth another attempt.
 func Retryable(err error) bool { return errors.Is(err, ErrTransient) }

@@ -72,19 +72,12 @@ func owners(items []models.DirectoryObjectable) []notify.Owner {
 	return out
 }
 
-// notifyErr translates the directory classes into the notifier's: a
-// missing object means no owners, 429 waits, other refusals are permanent.
+// notifyErr: Graph's errors carry the directory's classes already, which
+// the notifier reads; the one thing to decide here is that a missing object
+// has no owners.
 func notifyErr(err error) error {
-	var th *directory.ThrottledError
-	switch {
-	case err == nil:
+	if errors.Is(err, directory.ErrNotFound) {
 		return nil
-	case errors.As(err, &th):
-		return &notify.ThrottledError{After: th.RetryAfter}
-	case errors.Is(err, directory.ErrNotFound):
-		return nil
-	case errors.Is(err, directory.ErrRejected), errors.Is(err, directory.ErrForbidden), errors.Is(err, directory.ErrLicence):
-		return notify.Permanent(err)
 	}
 	return err
 }

@@ -24,7 +24,7 @@ import (
 //     Content-Type text/plain; the message is multipart/alternative, so
 //     clients that prefer text get msg.Text.
 //
-// Errors: wrap throttling (429) in ThrottledError with Retry-After; mark
+// Errors: wrap throttling (429) in directory.ThrottledError with Retry-After; mark
 // 400, 401, 403 and 404 Permanent; anything else is retried. A 202 only
 // means accepted: Exchange may still bounce the message later.
 type Mailer interface {

@@ -31,7 +31,7 @@ type Channel interface {
 	// record to skip targets already sent.
 	Targets(d *Delivery) []Target
 	// Send makes one attempt to deliver to one target. It classifies its
-	// failure (Permanent, ThrottledError) and must never return an error
+	// failure (Permanent, directory.ThrottledError) and must never return an error
 	// that carries a secret.
 	Send(ctx context.Context, d *Delivery, t Target) error
 }

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/spresponder/spresponder/internal/directory"
 	"github.com/spresponder/spresponder/internal/incident"
 	"github.com/spresponder/spresponder/internal/notify"
 	"github.com/spresponder/spresponder/internal/notify/email"
@@ -297,7 +298,7 @@ func TestMailTransientFailureRetried(t *testing.T) {
 	r := newRig(t, notify.Config{})
 	r.mailer.Errors = []error{
 		errors.New("sendMail: 503 ServiceUnavailable"),
-		&notify.ThrottledError{After: 5 * time.Second, Err: errors.New("sendMail: 429 ApplicationThrottled")},
+		&directory.ThrottledError{RetryAfter: 5 * time.Second, Err: errors.New("sendMail: 429 ApplicationThrottled")},
 		nil, // alex's third attempt succeeds
 		nil, // secops
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/spresponder/spresponder/internal/directory"
 	"github.com/spresponder/spresponder/internal/retry"
 )
 
@@ -29,7 +30,7 @@ type Webhook struct {
 const maxErrorBody = 256
 
 // PostJSON posts body to the webhook with one attempt and classifies the
-// outcome: nil for 2xx; a *ThrottledError for 429 (and for 503 that carries
+// outcome: nil for 2xx; a *directory.ThrottledError for 429 (and for 503 that carries
 // Retry-After); a retryable error for 408, 5xx and transport failures; a
 // Permanent error for any other status. now reads Retry-After dates. Every
 // error it returns has been passed through red, so it never carries the URL.
@@ -59,10 +60,10 @@ func PostJSON(ctx context.Context, client *http.Client, wh Webhook, body []byte,
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
 		after, _ := retry.ParseAfter(resp.Header.Get("Retry-After"), now())
-		return &ThrottledError{After: after, Err: base}
+		return &directory.ThrottledError{RetryAfter: after, Err: base}
 	case resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "":
 		after, _ := retry.ParseAfter(resp.Header.Get("Retry-After"), now())
-		return &ThrottledError{After: after, Err: base}
+		return &directory.ThrottledError{RetryAfter: after, Err: base}
 	case resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode >= 500:
 		return base
 	default:

@@ -41,7 +41,7 @@ type Owner struct {
 // (Application.Read.All, plus User.ReadBasic.All to see owners' mail). An
 // object that does not exist in this tenant (a multi-tenant app has no
 // application object here) is not an error: return an empty list. Other
-// failures may be wrapped in ThrottledError or Permanent; anything else is
+// failures may be wrapped in directory.ThrottledError or Permanent; anything else is
 // retried.
 type Owners interface {
 	ApplicationOwners(ctx context.Context, appID string) ([]Owner, error)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spresponder/spresponder/internal/directory"
 	"github.com/spresponder/spresponder/internal/notify"
 	"github.com/spresponder/spresponder/internal/notify/notifytest"
 )
@@ -37,7 +38,7 @@ func TestRedactorScrubsURLErrors(t *testing.T) {
 		t.Errorf("redacted error lost the host: %v", red)
 	}
 	// Classification survives redaction.
-	th := r.Error(&notify.ThrottledError{After: 7 * time.Second, Err: errors.New("429 for " + workflowURL)})
+	th := r.Error(&directory.ThrottledError{RetryAfter: 7 * time.Second, Err: errors.New("429 for " + workflowURL)})
 	if d, ok := notify.RetryAfter(th); !ok || d != 7*time.Second {
 		t.Errorf("RetryAfter(redacted) = %v %v", d, ok)
 	}
