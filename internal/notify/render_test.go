@@ -270,8 +270,18 @@ func TestRenderNeverShowsSecretMaterial(t *testing.T) {
 	in := notifytest.ExampleIncident()
 	in.Actions[0].Before = "SECRET-SNAPSHOT-BEFORE"
 	in.Actions[0].After = "SECRET-SNAPSHOT-AFTER"
-	card, _ := notify.RenderCard(in)
-	e, _ := notify.RenderEmail(in, in.Recipients[0])
+	// A render that fails would show nothing and pass: it must not fail.
+	card, err := notify.RenderCard(in)
+	if err != nil {
+		t.Fatalf("render card: %v", err)
+	}
+	e, err := notify.RenderEmail(in, in.Recipients[0])
+	if err != nil {
+		t.Fatalf("render email: %v", err)
+	}
+	if len(card) == 0 || e.HTML == "" || e.Text == "" {
+		t.Fatal("a render came back empty")
+	}
 	notifytest.AssertNoSecrets(t, []string{"SECRET-SNAPSHOT-BEFORE", "SECRET-SNAPSHOT-AFTER"}, card, e.HTML, e.Text, e.Subject)
 }
 
