@@ -17,7 +17,7 @@ import (
 	"github.com/spresponder/spresponder/internal/detect"
 	"github.com/spresponder/spresponder/internal/incident"
 	"github.com/spresponder/spresponder/internal/ledger"
-	"github.com/spresponder/spresponder/internal/server"
+	"github.com/spresponder/spresponder/internal/playbook"
 )
 
 // The self-test proves, after a deployment, that an event sent to the Entra
@@ -73,7 +73,7 @@ func selfTestRecord(tenantID, detectionID string, now time.Time) ([]byte, error)
 // selfTestResponder sits in front of the playbook on the serve path: it
 // records self-test signals as markers and hands every other signal on.
 type selfTestResponder struct {
-	next   server.Responder
+	next   *playbook.Responder
 	ledger ledger.Incidents
 	now    func() time.Time
 }
@@ -104,7 +104,8 @@ func (s selfTestResponder) Respond(ctx context.Context, sigs []detect.Signal, lo
 	if len(rest) == 0 {
 		return nil
 	}
-	return s.next.Respond(ctx, rest, log)
+	_, err := s.next.Handle(ctx, rest, log)
+	return err
 }
 
 // runSelfTest is `spresponder selftest`: send the synthetic event to the

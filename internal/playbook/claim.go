@@ -24,16 +24,12 @@ type Outcome struct {
 	Incidents  []*incident.Incident
 }
 
-// Respond claims an incident for every actionable signal (durably: an
-// error means the batch must be retried), attaches blocked sign-ins as
-// proof, and then runs the incidents' stages. A stage that fails parks its
-// incident for the timer; that is not an error of Respond.
-func (r *Responder) Respond(ctx context.Context, sigs []detect.Signal, log *zap.Logger) error {
-	_, err := r.Handle(ctx, sigs, log)
-	return err
-}
-
-// Handle is Respond with its outcome, for the CLI and tests.
+// Handle is the playbook's one entry for signals: it claims an incident
+// for every actionable signal (durably: an error means the batch must be
+// retried), attaches blocked sign-ins as proof, and then runs the
+// incidents' stages. A stage that fails parks its incident for the timer;
+// that is not an error of Handle. Run takes one stored incident (the Sweep,
+// a redrive); Sweep is the timer's.
 func (r *Responder) Handle(ctx context.Context, sigs []detect.Signal, log *zap.Logger) (Outcome, error) {
 	if log == nil {
 		log = r.log
