@@ -21,7 +21,7 @@ resource "azurerm_storage_account" "host" {
   shared_access_key_enabled       = false
   default_to_oauth_authentication = true
   allow_nested_items_to_be_public = false
-  # tfsec:ignore:azure-storage-default-action-deny Flex Consumption reaches its host and deployment storage over the public endpoint unless the app is VNet-integrated with private endpoints, which this configuration does not set up; access is Entra ID only (no keys), which is the control here.
+  # Public endpoint: Flex Consumption reaches its host and deployment storage over the public endpoint unless the app is VNet-integrated with private endpoints, which this configuration does not set up; access is Entra ID only (no keys), which is the control here.
   public_network_access_enabled = true
   tags                          = local.tags
 }
@@ -34,6 +34,7 @@ resource "azurerm_storage_container" "deployment" {
   container_access_type = "private"
 }
 
+# tfsec:ignore:azure-storage-queue-services-logging-enabled The ledger account holds blobs only (no queues); azurerm 5.x also moved queue logging to azurerm_storage_account_queue_properties, which tfsec does not read.
 resource "azurerm_storage_account" "ledger" {
   name                            = local.names.storage_ledger
   resource_group_name             = azurerm_resource_group.main.name
@@ -45,7 +46,7 @@ resource "azurerm_storage_account" "ledger" {
   shared_access_key_enabled       = false
   default_to_oauth_authentication = true
   allow_nested_items_to_be_public = false
-  # tfsec:ignore:azure-storage-default-action-deny The responder on Flex Consumption (no VNet here) and on-call's CLI reach the ledger over the public endpoint; access is Entra ID only, scoped to the ledger container.
+  # Public endpoint: the responder on Flex Consumption (no VNet here) and on-call's CLI reach the ledger over the public endpoint; access is Entra ID only, scoped to the ledger container.
   public_network_access_enabled = true
   tags                          = local.tags
 
