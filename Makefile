@@ -79,8 +79,9 @@ lint:
 # workbook and alerts, tofu init + validate against the azurerm 5.x schema,
 # tofu test (mocked provider), tflint and tfsec. The tools (OpenTofu, the
 # azurerm provider, tflint, tfsec) are built from the Go module proxy once
-# into ~/.cache/spresponder: the first run takes 15-20 minutes, later ones
-# under a minute. Details in scripts/infra-check.sh.
+# into ~/.cache/spresponder: the first run takes about 20 minutes on an idle
+# 2-core machine (74 measured while other test suites shared the cores),
+# later ones under a minute. Details in scripts/infra-check.sh.
 infra-check:
 	scripts/infra-check.sh
 
