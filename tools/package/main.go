@@ -1,6 +1,10 @@
 // Command package builds the deployment zip the Functions host expects:
 // host.json and one folder per function at the zip root, and the handler
 // binary with its run bit (only Linux Consumption repairs a missing one).
+//
+// The zip is reproducible: the same inputs give the same bytes (entries in
+// a fixed order, every entry dated zipEpoch), so a deployed package can be
+// checked against a build of the same commit.
 package main
 
 import (
@@ -12,7 +16,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
+
+// zipEpoch is the date every entry carries: 1980-01-01 00:00, the earliest
+// date a zip (MS-DOS) timestamp can hold. archive/zip writes the zero
+// time.Time as date 0, i.e. 1980-00-00, a month 0 that unzip tools report
+// as invalid; a fixed valid date keeps the zip reproducible without that.
+var zipEpoch = time.Date(1980, time.January, 1, 0, 0, 0, 0, time.UTC)
 
 func main() {
 	bin := flag.String("bin", "dist/spresponder", "linux/amd64 handler binary")
@@ -38,7 +49,7 @@ func build(bin, out string) error {
 			return err
 		}
 		defer in.Close()
-		h := &zip.FileHeader{Name: name, Method: zip.Deflate}
+		h := &zip.FileHeader{Name: name, Method: zip.Deflate, Modified: zipEpoch}
 		h.SetMode(mode)
 		w, err := zw.CreateHeader(h)
 		if err != nil {

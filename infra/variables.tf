@@ -1,0 +1,452 @@
+# Inputs. Every one is typed and validated here, so a mistake fails at plan
+# time with a message that names it, not minutes into an apply (or, worse,
+# as a responder that starts and then refuses its configuration).
+# Settings that end up as SPRESPONDER_* app settings carry the same rules as
+# internal/config, which checks them again at start-up.
+
+# --- naming and placement ---------------------------------------------------
+
+variable "name" {
+  description = "Short name for this deployment (3-12 lowercase letters and digits, starting with a letter). It prefixes every resource name; globally unique names also get a suffix derived from the subscription."
+  type        = string
+
+  validation {
+    # 12 keeps the longest derived name (a storage account: st + name +
+    # ldgr + 6-character suffix) within Azure's 24-character limit.
+    condition     = can(regex("^[a-z][a-z0-9]{2,11}$", var.name))
+    error_message = "name must be 3-12 lowercase letters and digits, starting with a letter (it becomes part of storage account names)."
+  }
+}
+
+variable "location" {
+  description = "Azure region, e.g. swedencentral. It must offer the Flex Consumption plan (az functionapp list-flexconsumption-locations) with the custom runtime (az functionapp list-flexconsumption-runtimes --location <region>)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9]+$", var.location))
+    error_message = "location must be a region name in lowercase without spaces, e.g. swedencentral."
+  }
+}
+
+variable "resource_group_name" {
+  description = "Name of the resource group to create. Default: rg-<name>."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.resource_group_name == null || can(regex("^[-\\w\\.\\(\\)]{1,89}[-\\w\\(\\)]$", var.resource_group_name))
+    error_message = "resource_group_name must be 1-90 letters, digits, '-', '_', '.', '(' or ')', not ending in '.'."
+  }
+}
+
+variable "tags" {
+  description = "Tags for every resource that takes them."
+  type        = map(string)
+  default     = {}
+}
+
+# --- the responder's behaviour (SPRESPONDER_* app settings) ------------------
+
+variable "mode" {
+  description = "SPRESPONDER_MODE: dry-run plans and records every write without making it; enforce makes the writes. Deploy in dry-run, watch the workbook, then switch."
+  type        = string
+  default     = "dry-run"
+
+  validation {
+    condition     = contains(["dry-run", "enforce"], var.mode)
+    error_message = "mode must be dry-run or enforce."
+  }
+}
+
+variable "kill_switch" {
+  description = "SPRESPONDER_KILL_SWITCH: true stops every write to the tenant at once (notifications still go out)."
+  type        = bool
+  default     = false
+}
+
+variable "tenant_ids" {
+  description = "SPRESPONDER_TENANTS: tenant ids whose records are acted on. Empty (the default): the tenant you deploy into, which is the tenant the diagnostic setting streams."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for t in var.tenant_ids : can(regex("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", t))])
+    error_message = "tenant_ids must be tenant ids: lowercase GUIDs."
+  }
+}
+
+variable "max_event_bytes" {
+  description = "SPRESPONDER_MAX_EVENT_BYTES: largest event body processed; larger events are quarantined whole."
+  type        = number
+  default     = 2097152
+
+  validation {
+    condition     = var.max_event_bytes == floor(var.max_event_bytes) && var.max_event_bytes >= 1024 && var.max_event_bytes <= 1073741824
+    error_message = "max_event_bytes must be a whole number from 1024 to 1073741824."
+  }
+}
+
+variable "failed_secret_threshold" {
+  description = "SPRESPONDER_FAILED_SECRET_THRESHOLD: failed client-secret sign-ins of one key within a batch that make a failedSecretSignIns signal."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.failed_secret_threshold == floor(var.failed_secret_threshold) && var.failed_secret_threshold >= 1 && var.failed_secret_threshold <= 1000000
+    error_message = "failed_secret_threshold must be a whole number from 1 to 1000000."
+  }
+}
+
+variable "failed_secret_codes" {
+  description = "SPRESPONDER_FAILED_SECRET_CODES: sign-in error codes that mean an invalid or expired client secret."
+  type        = list(number)
+  default     = [7000215, 7000222]
+
+  validation {
+    condition     = alltrue([for c in var.failed_secret_codes : c == floor(c) && c > 0])
+    error_message = "failed_secret_codes must be positive whole numbers (AADSTS error codes)."
+  }
+}
+
+variable "rules_file" {
+  description = "SPRESPONDER_RULES: path of a rules file inside the deployed package (e.g. /home/site/wwwroot/rules.yaml). Empty: the built-in rules (`spresponder rules` prints them)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.rules_file == "" || startswith(var.rules_file, "/")
+    error_message = "rules_file must be empty or an absolute path on the Function App's file system."
+  }
+}
+
+variable "breaker_limit" {
+  description = "SPRESPONDER_BREAKER_LIMIT: writes to the tenant allowed per window, tenant-wide; past it incidents are notify-only and on-call is paged. 0 allows none."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.breaker_limit == floor(var.breaker_limit) && var.breaker_limit >= 0
+    error_message = "breaker_limit must be a whole number, 0 or more."
+  }
+}
+
+variable "breaker_window" {
+  description = "SPRESPONDER_BREAKER_WINDOW: the breaker's window, a Go duration such as 1h or 30m."
+  type        = string
+  default     = "1h"
+
+  validation {
+    condition     = can(regex("^([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h))+$", var.breaker_window)) && can(regex("[1-9]", var.breaker_window))
+    error_message = "breaker_window must be a positive Go duration such as 1h, 30m or 1h30m."
+  }
+}
+
+variable "stage_deadline" {
+  description = "SPRESPONDER_STAGE_DEADLINE: how long one run of an incident's stages may take before it is parked for the Sweep timer (a Go duration)."
+  type        = string
+  default     = "60s"
+
+  validation {
+    condition     = can(regex("^([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h))+$", var.stage_deadline)) && can(regex("[1-9]", var.stage_deadline))
+    error_message = "stage_deadline must be a positive Go duration such as 60s or 2m."
+  }
+}
+
+variable "shutdown_timeout" {
+  description = "SPRESPONDER_SHUTDOWN_TIMEOUT: how long SIGTERM waits for invocations in flight (a Go duration)."
+  type        = string
+  default     = "30s"
+
+  validation {
+    condition     = can(regex("^([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h))+$", var.shutdown_timeout)) && can(regex("[1-9]", var.shutdown_timeout))
+    error_message = "shutdown_timeout must be a positive Go duration such as 30s."
+  }
+}
+
+variable "log_level" {
+  description = "SPRESPONDER_LOG_LEVEL: debug, info, warn or error. The workbook and alerts need info (the incident summary and batch lines are info)."
+  type        = string
+  default     = "info"
+
+  validation {
+    condition     = contains(["debug", "info", "warn", "error"], var.log_level)
+    error_message = "log_level must be debug, info, warn or error."
+  }
+}
+
+variable "graph_url" {
+  description = "SPRESPONDER_GRAPH_URL: Microsoft Graph base URL; change it only for a national cloud."
+  type        = string
+  default     = "https://graph.microsoft.com/v1.0"
+
+  validation {
+    condition     = can(regex("^https://[^/]+/v1\\.0$", var.graph_url))
+    error_message = "graph_url must be an https Graph endpoint ending in /v1.0."
+  }
+}
+
+variable "mail_from" {
+  description = "SPRESPONDER_MAIL_FROM: mailbox (UPN or object id) the owner emails are sent from. Empty: no email."
+  type        = string
+  default     = ""
+}
+
+variable "security_contacts" {
+  description = "SPRESPONDER_SECURITY_CONTACT: security addresses copied on every incident and the only recipients for apps without a reachable owner. Required when email or Teams is on."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for a in var.security_contacts : can(regex("^[^@,;\\s]+@[^@,;\\s]+\\.[^@,;\\s]+$", a))])
+    error_message = "security_contacts must be email addresses (no commas or spaces)."
+  }
+}
+
+# --- notification webhooks: secrets ------------------------------------------
+# They go into Key Vault with write-only arguments (never into the state) and
+# reach the app as Key Vault references. Change one, then raise
+# webhook_secrets_version so a new secret version is written.
+
+variable "teams_webhook_url" {
+  description = "SPRESPONDER_TEAMS_WEBHOOK: Teams Workflows webhook URL for incident cards. Null: no Teams channel."
+  type        = string
+  default     = null
+  sensitive   = true
+
+  validation {
+    condition     = var.teams_webhook_url == null || can(regex("^https://[^\\s]+$", var.teams_webhook_url))
+    error_message = "teams_webhook_url must be an https URL (value not shown: it is a secret)."
+  }
+}
+
+variable "teams_app_webhooks" {
+  description = "SPRESPONDER_TEAMS_APP_WEBHOOKS: per-app Teams webhooks, appId => URL; the card also goes to the owning team's channel."
+  type        = map(string)
+  default     = {}
+  sensitive   = true
+
+  validation {
+    condition = alltrue([
+      for app, url in var.teams_app_webhooks :
+      can(regex("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", app)) && can(regex("^https://[^\\s;]+$", url))
+    ])
+    error_message = "teams_app_webhooks must map lowercase appId GUIDs to https URLs without ';' (values not shown: they are secrets)."
+  }
+}
+
+variable "pager_webhook_url" {
+  description = "SPRESPONDER_PAGER_WEBHOOK: on-call webhook (JSON) for incidents that need a human. Null: no page."
+  type        = string
+  default     = null
+  sensitive   = true
+
+  validation {
+    condition     = var.pager_webhook_url == null || can(regex("^https://[^\\s]+$", var.pager_webhook_url))
+    error_message = "pager_webhook_url must be an https URL (value not shown: it is a secret)."
+  }
+}
+
+variable "webhook_secrets_version" {
+  description = "Raise by one to write changed webhook URLs into Key Vault (write-only values cannot be compared with what is stored)."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.webhook_secrets_version == floor(var.webhook_secrets_version) && var.webhook_secrets_version >= 1
+    error_message = "webhook_secrets_version must be a whole number, 1 or more."
+  }
+}
+
+# --- Event Hubs ---------------------------------------------------------------
+
+variable "eventhub_sku" {
+  description = "Event Hubs namespace tier. Basic is refused: it allows only the $Default consumer group, and the responder and on-call replay each need their own."
+  type        = string
+  default     = "Standard"
+
+  validation {
+    condition     = contains(["Standard", "Premium"], var.eventhub_sku)
+    error_message = "eventhub_sku must be Standard or Premium."
+  }
+}
+
+variable "eventhub_capacity" {
+  description = "Throughput units (Standard, 1-40) or processing units (Premium: 1, 2, 4, 8 or 16)."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.eventhub_capacity == floor(var.eventhub_capacity) && var.eventhub_capacity >= 1 && var.eventhub_capacity <= 40
+    error_message = "eventhub_capacity must be a whole number from 1 to 40."
+  }
+}
+
+variable "eventhub_partition_count" {
+  description = "Partitions of the Entra hub. They cap how many instances the trigger scales to; it cannot be lowered later (on Standard not changed at all)."
+  type        = number
+  default     = 4
+
+  validation {
+    condition     = var.eventhub_partition_count == floor(var.eventhub_partition_count) && var.eventhub_partition_count >= 1 && var.eventhub_partition_count <= 32
+    error_message = "eventhub_partition_count must be a whole number from 1 to 32."
+  }
+}
+
+variable "eventhub_retention_days" {
+  description = "Days the hub keeps events: how far back `spresponder replay --hub` can reach (Standard: at most 7)."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.eventhub_retention_days == floor(var.eventhub_retention_days) && var.eventhub_retention_days >= 1 && var.eventhub_retention_days <= 7
+    error_message = "eventhub_retention_days must be a whole number from 1 to 7."
+  }
+}
+
+variable "entra_diagnostic_setting" {
+  description = "Create the tenant-wide Entra diagnostic setting that streams the service-principal logs to the hub. Needs Security Administrator (or Contributor on /providers/microsoft.aadiam); set false if someone else creates it (README: the categories and the rule to use)."
+  type        = bool
+  default     = true
+}
+
+# --- Function App -------------------------------------------------------------
+
+variable "function_maximum_instance_count" {
+  description = "Flex Consumption: most instances the app scales out to (the platform's lowest allowed maximum is 40)."
+  type        = number
+  default     = 40
+
+  validation {
+    condition     = var.function_maximum_instance_count == floor(var.function_maximum_instance_count) && var.function_maximum_instance_count >= 40 && var.function_maximum_instance_count <= 1000
+    error_message = "function_maximum_instance_count must be a whole number from 40 to 1000."
+  }
+}
+
+variable "function_instance_memory_mb" {
+  description = "Flex Consumption instance size in MB: 512, 2048 or 4096."
+  type        = number
+  default     = 2048
+
+  validation {
+    condition     = contains([512, 2048, 4096], var.function_instance_memory_mb)
+    error_message = "function_instance_memory_mb must be 512, 2048 or 4096 (the sizes Flex Consumption offers)."
+  }
+}
+
+variable "always_ready_instances" {
+  description = "Always-ready instances for the EntraLogs function: 1 keeps containment free of a cold start (billed while idle); 0 scales to zero."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.always_ready_instances == floor(var.always_ready_instances) && var.always_ready_instances >= 0 && var.always_ready_instances <= 10
+    error_message = "always_ready_instances must be a whole number from 0 to 10."
+  }
+}
+
+# --- people -------------------------------------------------------------------
+
+variable "deployer_principal_ids" {
+  description = "Object ids of the people or pipelines that upload dist/spresponder.zip: they get Storage Blob Data Contributor on the deployment container only."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for p in var.deployer_principal_ids : can(regex("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", p))])
+    error_message = "deployer_principal_ids must be object ids: lowercase GUIDs."
+  }
+}
+
+variable "oncall_principal_ids" {
+  description = "Object ids of on-call engineers (or a group): Azure Event Hubs Data Receiver on the Entra hub, for `spresponder replay --hub --consumer-group oncall`."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for p in var.oncall_principal_ids : can(regex("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", p))])
+    error_message = "oncall_principal_ids must be object ids: lowercase GUIDs."
+  }
+}
+
+# --- observability ------------------------------------------------------------
+
+variable "log_retention_days" {
+  description = "Days the Log Analytics workspace (and so Application Insights) keeps logs: the incident summaries the workbook reads."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.log_retention_days == floor(var.log_retention_days) && var.log_retention_days >= 30 && var.log_retention_days <= 730
+    error_message = "log_retention_days must be a whole number from 30 to 730."
+  }
+}
+
+variable "alert_emails" {
+  description = "Addresses the alert rules notify (through one action group). Empty: the alerts fire in the portal only."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for a in var.alert_emails : can(regex("^[^@,;\\s]+@[^@,;\\s]+\\.[^@,;\\s]+$", a))])
+    error_message = "alert_emails must be email addresses."
+  }
+}
+
+variable "alert_no_event_window" {
+  description = "The 'no Entra event' alert fires when no record arrived for this long (ISO 8601). A tenant whose service principals rarely sign in needs a long window."
+  type        = string
+  default     = "PT1H"
+
+  validation {
+    # The window sizes Azure Monitor log alerts accept (with a 5-minute or
+    # longer evaluation frequency).
+    condition     = contains(["PT5M", "PT10M", "PT15M", "PT30M", "PT45M", "PT1H", "PT2H", "PT3H", "PT4H", "PT5H", "PT6H", "P1D", "P2D"], var.alert_no_event_window)
+    error_message = "alert_no_event_window must be one of PT5M, PT10M, PT15M, PT30M, PT45M, PT1H, PT2H, PT3H, PT4H, PT5H, PT6H, P1D, P2D."
+  }
+}
+
+variable "alert_parked_threshold" {
+  description = "The 'parked incidents' alert fires when more incidents than this are parked (latest state in the last day)."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.alert_parked_threshold == floor(var.alert_parked_threshold) && var.alert_parked_threshold >= 0
+    error_message = "alert_parked_threshold must be a whole number, 0 or more."
+  }
+}
+
+variable "alert_handler_error_threshold" {
+  description = "The 'handler errors' alert fires when more failed invocations and error log lines than this occur in 15 minutes."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.alert_handler_error_threshold == floor(var.alert_handler_error_threshold) && var.alert_handler_error_threshold >= 0
+    error_message = "alert_handler_error_threshold must be a whole number, 0 or more."
+  }
+}
+
+# --- the ledger ---------------------------------------------------------------
+
+variable "ledger_replication_type" {
+  description = "Replication of the ledger's storage account (the audit trail). ZRS or GZRS where the region has zones."
+  type        = string
+  default     = "LRS"
+
+  validation {
+    condition     = contains(["LRS", "ZRS", "GRS", "RAGRS", "GZRS", "RAGZRS"], var.ledger_replication_type)
+    error_message = "ledger_replication_type must be LRS, ZRS, GRS, RAGRS, GZRS or RAGZRS."
+  }
+}
+
+variable "ledger_version_retention_days" {
+  description = "Days previous versions of ledger blobs are kept (the audit trail of overwrites)."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.ledger_version_retention_days == floor(var.ledger_version_retention_days) && var.ledger_version_retention_days >= 1 && var.ledger_version_retention_days <= 3650
+    error_message = "ledger_version_retention_days must be a whole number from 1 to 3650."
+  }
+}
