@@ -58,5 +58,17 @@ locals {
     SPRESPONDER_STAGE_DEADLINE             = var.stage_deadline
     SPRESPONDER_LOG_LEVEL                  = var.log_level
     SPRESPONDER_SHUTDOWN_TIMEOUT           = var.shutdown_timeout
+    SPRESPONDER_REPLAY_EXECUTE             = tostring(var.replay_execute)
+    SPRESPONDER_NOTIFY_DEADLINE            = var.notify_deadline
+    # 1 + the EntraLogs retry policy's maxRetryCount (functions/EntraLogs/function.json).
+    SPRESPONDER_BATCH_ATTEMPTS = "6"
+    # Empty: derived from host.json and the instance's memory
+    # (instance_memory_in_mb): the defaults are right for the shipped host.json.
+    SPRESPONDER_MAX_INVOCATION_BYTES  = var.max_invocation_bytes == null ? "" : tostring(var.max_invocation_bytes)
+    SPRESPONDER_MAX_BYTES_IN_FLIGHT   = var.max_bytes_in_flight == null ? "" : tostring(var.max_bytes_in_flight)
+    SPRESPONDER_TEAMS_BEARER_TOKEN    = local.keyvault_reference.teams_bearer_token
+    SPRESPONDER_TEAMS_TOKEN_AUDIENCE  = var.teams_token_audience
+    SPRESPONDER_ARM_URL               = "https://management.azure.com"
+    SPRESPONDER_STARTUP_CHECK_TIMEOUT = var.startup_check_timeout
   }
 }

@@ -11,6 +11,7 @@ locals {
     "teams-webhook"      = nonsensitive(var.teams_webhook_url != null)
     "teams-app-webhooks" = nonsensitive(length(var.teams_app_webhooks) > 0)
     "pager-webhook"      = nonsensitive(var.pager_webhook_url != null)
+    "teams-bearer-token" = nonsensitive(var.teams_bearer_token != null)
   }
 }
 
@@ -80,6 +81,20 @@ resource "azurerm_key_vault_secret" "pager_webhook" {
   depends_on = [azurerm_role_assignment.deployer_secrets_officer]
 }
 
+# tfsec:ignore:azure-keyvault-ensure-secret-expiry The flow's token has the expiry its issuer gave it; prefer teams_token_audience (a managed-identity token per post) over a stored token.
+resource "azurerm_key_vault_secret" "teams_bearer_token" {
+  count = local.webhook_secrets["teams-bearer-token"] ? 1 : 0
+
+  name             = "teams-bearer-token"
+  key_vault_id     = azurerm_key_vault.main.id
+  content_type     = "text/plain"
+  value_wo         = var.teams_bearer_token
+  value_wo_version = var.webhook_secrets_version
+  tags             = local.tags
+
+  depends_on = [azurerm_role_assignment.deployer_secrets_officer]
+}
+
 locals {
   # App setting values: a versionless reference (a new secret version
   # reaches the app when the platform refreshes references, within a day, or
@@ -89,6 +104,7 @@ locals {
     teams_webhook      = join("", [for s in azurerm_key_vault_secret.teams_webhook : "@Microsoft.KeyVault(SecretUri=${s.versionless_id})"])
     teams_app_webhooks = join("", [for s in azurerm_key_vault_secret.teams_app_webhooks : "@Microsoft.KeyVault(SecretUri=${s.versionless_id})"])
     pager_webhook      = join("", [for s in azurerm_key_vault_secret.pager_webhook : "@Microsoft.KeyVault(SecretUri=${s.versionless_id})"])
+    teams_bearer_token = join("", [for s in azurerm_key_vault_secret.teams_bearer_token : "@Microsoft.KeyVault(SecretUri=${s.versionless_id})"])
   }
 
   # Secret-scoped role assignments for the identity that resolves the
@@ -97,5 +113,6 @@ locals {
     { for s in azurerm_key_vault_secret.teams_webhook : "teams-webhook" => s.resource_versionless_id },
     { for s in azurerm_key_vault_secret.teams_app_webhooks : "teams-app-webhooks" => s.resource_versionless_id },
     { for s in azurerm_key_vault_secret.pager_webhook : "pager-webhook" => s.resource_versionless_id },
+    { for s in azurerm_key_vault_secret.teams_bearer_token : "teams-bearer-token" => s.resource_versionless_id },
   )
 }

@@ -450,3 +450,62 @@ variable "ledger_version_retention_days" {
     error_message = "ledger_version_retention_days must be a whole number from 1 to 3650."
   }
 }
+
+variable "replay_execute" {
+  description = "SPRESPONDER_REPLAY_EXECUTE: let the Replay HTTP function execute replays while SPRESPONDER_MODE is dry-run. Off: an HTTP replay executes only when the service enforces."
+  type        = bool
+  default     = false
+}
+
+variable "notify_deadline" {
+  description = "SPRESPONDER_NOTIFY_DEADLINE: how long a run waits for Teams, email and the pager before moving on; the Sweep timer sends the rest (a Go duration up to 2m)."
+  type        = string
+  default     = "5s"
+  validation {
+    condition     = can(regex("^[0-9]+(ms|s|m)$", var.notify_deadline))
+    error_message = "notify_deadline must be a Go duration such as 5s."
+  }
+}
+
+variable "max_invocation_bytes" {
+  description = "SPRESPONDER_MAX_INVOCATION_BYTES: largest invocation body accepted. Null: derived from host.json (batch size x 1 MB x 2 + 1 MB)."
+  type        = number
+  default     = null
+  validation {
+    condition     = var.max_invocation_bytes == null || try(var.max_invocation_bytes >= 1048576, false)
+    error_message = "max_invocation_bytes must be at least 1 MiB (1048576)."
+  }
+}
+
+variable "max_bytes_in_flight" {
+  description = "SPRESPONDER_MAX_BYTES_IN_FLIGHT: memory budget of the invocations processed at once. Null: half the instance memory."
+  type        = number
+  default     = null
+  validation {
+    condition     = var.max_bytes_in_flight == null || try(var.max_bytes_in_flight >= 16777216, false)
+    error_message = "max_bytes_in_flight must be at least 16 MiB (16777216)."
+  }
+}
+
+variable "teams_bearer_token" {
+  description = "SPRESPONDER_TEAMS_BEARER_TOKEN: a bearer token for a Workflows flow that requires sign-in, kept in Key Vault. Prefer teams_token_audience. Null: none."
+  type        = string
+  default     = null
+  sensitive   = true
+}
+
+variable "teams_token_audience" {
+  description = "SPRESPONDER_TEAMS_TOKEN_AUDIENCE: the audience of a managed-identity token sent with each Teams post, for flows that require sign-in. Empty: none."
+  type        = string
+  default     = ""
+}
+
+variable "startup_check_timeout" {
+  description = "SPRESPONDER_STARTUP_CHECK_TIMEOUT: bound of the preflight check serve runs in the background at start-up (0s: off)."
+  type        = string
+  default     = "5s"
+  validation {
+    condition     = can(regex("^[0-9]+(ms|s)$", var.startup_check_timeout))
+    error_message = "startup_check_timeout must be a Go duration such as 5s."
+  }
+}

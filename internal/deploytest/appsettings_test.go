@@ -21,6 +21,7 @@ const root = "../.."
 var notForAzure = map[string]string{
 	"FUNCTIONS_CUSTOMHANDLER_PORT":      "the Functions host sets it when it starts the handler",
 	"SPRESPONDER_HUB_CONNECTION_STRING": "`replay --hub` against the emulator only; in Azure the namespace setting and the identity are used, and a connection string would be a key in an app setting",
+	"WEBSITE_AUTH_ENABLED":              "App Service sets it when built-in authentication is on; a value set by hand would make the Replay function trust principal headers nobody checked",
 }
 
 // platform: settings the Functions platform reads (not the responder), which
