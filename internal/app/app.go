@@ -207,7 +207,7 @@ func serve(ctx context.Context, args []string, env Env) error {
 	resp := selfTestResponder{next: sys.responder, ledger: sys.ledger, now: env.Now}
 	srv := server.New(in, resp, sweeper{sys: sys, nets: nets, log: log}, log).
 		WithLimits(lim).
-		WithReplayer(httpReplayer{cfg: cfg, nets: nets, log: log, now: env.Now, keeper: sys.ledger}).
+		WithReplayer(httpReplayer{cfg: cfg, nets: nets, log: log, now: env.Now, keeper: sys.ledger, sys: sys}).
 		WithLostBatches(lostBatches{attempts: ledger.Attempts{L: sys.ledger, Now: env.Now}, pager: sys.pager, max: cfg.BatchAttempts, log: log, now: env.Now})
 	log.Info("spresponder serving", zap.String("addr", ln.Addr().String()), zap.String("version", Version),
 		zap.Bool("enforce", cfg.Enforce), zap.Bool("kill_switch", cfg.KillSwitch), zap.Strings("tenants", cfg.Tenants),
@@ -324,7 +324,7 @@ func runReplay(ctx context.Context, args []string, env Env) error {
 		}
 		sigs = stored.Signals
 	}
-	out, err := respondTo(ctx, cfg, log, env.Now, sigs, enforce, *operator)
+	out, err := respondTo(ctx, cfg, log, env.Now, sigs, enforce, *operator, nil)
 	if err != nil {
 		return err
 	}
@@ -432,11 +432,13 @@ func configuredChannels(cfg config.Config) string {
 	return strings.Join(ch, ", ")
 }
 
-func respondTo(ctx context.Context, cfg config.Config, log *zap.Logger, now func() time.Time, sigs []detect.Signal, execute bool, operator string) (playbook.Outcome, error) {
+// respondTo runs signals through a responder built for one replay. shared,
+// when not nil, is serve's system: its Graph client and ledger are reused.
+func respondTo(ctx context.Context, cfg config.Config, log *zap.Logger, now func() time.Time, sigs []detect.Signal, execute bool, operator string, shared *system) (playbook.Outcome, error) {
 	if execute && len(cfg.Tenants) == 0 {
 		return playbook.Outcome{}, errors.New("executing a replay needs SPRESPONDER_TENANTS: the responder must know whose credentials it may remove")
 	}
-	o := buildOptions{operator: "replay by " + operator, enforce: &execute}
+	o := buildOptions{operator: "replay by " + operator, enforce: &execute, shared: shared}
 	if !execute {
 		scratch, err := os.MkdirTemp("", "spresponder-plan-")
 		if err != nil {

@@ -36,6 +36,9 @@ type httpReplayer struct {
 	// keeper stores bad input of executed replays (the ledger); plans keep
 	// theirs in a scratch directory that goes away with the request.
 	keeper quarantine.Keeper
+	// sys is serve's system, whose Graph client and ledger each replay
+	// reuses.
+	sys *system
 }
 
 type replayAnswer struct {
@@ -92,7 +95,7 @@ func (h httpReplayer) Replay(ctx context.Context, req server.ReplayRequest) (int
 		ans.Mode = "execute"
 	}
 	if len(res.Signals) > 0 {
-		out, err := respondTo(ctx, h.cfg, h.log, h.now, res.Signals, execute, operator)
+		out, err := respondTo(ctx, h.cfg, h.log, h.now, res.Signals, execute, operator, h.sys)
 		if err != nil {
 			return fail(http.StatusInternalServerError, err)
 		}

@@ -90,7 +90,7 @@ func replayServer(t *testing.T, settings map[string]string) (interface{ Writes()
 	}
 	nets := &capolicy.Networks{Configured: sys.rules.AllowedNetworksOf}
 	srv := server.New(newIntake(cfg, sys.ledger, nets, log, time.Now), selfTestResponder{next: sys.responder, ledger: sys.ledger, now: time.Now}, nil, log).
-		WithReplayer(httpReplayer{cfg: cfg, nets: nets, log: log, now: time.Now, keeper: sys.ledger})
+		WithReplayer(httpReplayer{cfg: cfg, nets: nets, log: log, now: time.Now, keeper: sys.ledger, sys: sys})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -47,6 +47,9 @@ type buildOptions struct {
 	ledgerDir string
 	// plannedChannels names the configured channels a plan leaves out.
 	plannedChannels string
+	// shared is the system serve built: an HTTP replay reuses its Graph
+	// client and its ledger instead of opening new ones per request.
+	shared *system
 }
 
 // planGuards reads the shared switches and decisions from the real ledger
@@ -115,12 +118,16 @@ func build(ctx context.Context, cfg config.Config, log *zap.Logger, now func() t
 	if err != nil {
 		return nil, err
 	}
-	led, err := openLedger(ctx, cfg, o.ledgerDir)
-	if err != nil {
+	var led ledger.Ledger
+	if o.shared != nil && o.ledgerDir == "" {
+		led = o.shared.ledger
+	} else if led, err = openLedger(ctx, cfg, o.ledgerDir); err != nil {
 		return nil, fmt.Errorf("ledger: %w", err)
 	}
-	gr, err := newGraph(cfg)
-	if err != nil {
+	var gr *graph.Client
+	if o.shared != nil {
+		gr = o.shared.graph
+	} else if gr, err = newGraph(cfg); err != nil {
 		return nil, err
 	}
 	store := ledger.Store{L: led}
@@ -151,7 +158,9 @@ func build(ctx context.Context, cfg config.Config, log *zap.Logger, now func() t
 		// A plan runs on a scratch ledger, but the kill switch and people's
 		// decisions are read from the real one, so the plan says what the
 		// service would do.
-		if real, err := openLedger(ctx, cfg, ""); err == nil {
+		if o.shared != nil {
+			guards = planGuards{Store: store, real: ledger.Store{L: o.shared.ledger}}
+		} else if real, err := openLedger(ctx, cfg, ""); err == nil {
 			guards = planGuards{Store: store, real: ledger.Store{L: real}}
 		} else {
 			log.Warn("the plan cannot read the shared ledger: it does not show the shared kill switch or people's decisions", zap.Error(err))
