@@ -291,6 +291,9 @@ type Incident struct {
 	Orphaned     bool            `json:"orphaned,omitempty"`
 	Notified     []Notification  `json:"notifications,omitempty"`
 	NotifyOnly   string          `json:"notifyOnly,omitempty"` // why containment was withheld: protected, breaker, kill switch, dry-run, rule
+	// Reach is what the leaked credential could do (internal/reach),
+	// assessed after containment; nil until then.
+	Reach *Reach `json:"reach,omitempty"`
 	Operator     string          `json:"operator,omitempty"`
 	// Owner and LeaseUntil say which responder instance is working on the
 	// incident. Only the holder of an unexpired lease runs its stages, so
