@@ -293,8 +293,8 @@ type Incident struct {
 	NotifyOnly   string          `json:"notifyOnly,omitempty"` // why containment was withheld: protected, breaker, kill switch, dry-run, rule
 	// Reach is what the leaked credential could do (internal/reach),
 	// assessed after containment; nil until then.
-	Reach *Reach `json:"reach,omitempty"`
-	Operator     string          `json:"operator,omitempty"`
+	Reach    *Reach `json:"reach,omitempty"`
+	Operator string `json:"operator,omitempty"`
 	// Owner and LeaseUntil say which responder instance is working on the
 	// incident. Only the holder of an unexpired lease runs its stages, so
 	// two instances that receive the same signal make one set of writes;

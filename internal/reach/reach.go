@@ -110,53 +110,83 @@ func (a *Assessor) Assess(ctx context.Context, spID string) incident.Reach {
 		grants           []directory.DelegatedGrant
 		aErr, rErr, gErr error
 	)
-	// The three lists are independent: read them at once, so the
-	// assessment costs one round trip plus the resource look-ups.
+	// Resource service principals, read once each (app role assignments
+	// and delegated grants name them by object id), shared by the two
+	// readers that need them.
+	type lookup struct {
+		once sync.Once
+		p    directory.Principal
+		err  error
+	}
+	var cacheMu sync.Mutex
+	cache := map[string]*lookup{}
+	resource := func(id string) (*directory.Principal, error) {
+		cacheMu.Lock()
+		l, ok := cache[strings.ToLower(id)]
+		if !ok {
+			l = &lookup{}
+			cache[strings.ToLower(id)] = l
+		}
+		cacheMu.Unlock()
+		l.once.Do(func() {
+			if l.err = ctx.Err(); l.err != nil {
+				return // past the deadline: do not start a read that cannot finish
+			}
+			n.add()
+			l.p, l.err = a.r.PrincipalByID(ctx, id)
+		})
+		return &l.p, l.err
+	}
+	// The three lists are independent: read them at once, and resolve the
+	// resources as soon as each list is in, so a slow list does not cost
+	// the others their names.
 	wg.Add(3)
-	go func() { defer wg.Done(); n.add(); assigns, aErr = a.r.AppRoleAssignments(ctx, spID) }()
+	go func() {
+		defer wg.Done()
+		n.add()
+		if assigns, aErr = a.r.AppRoleAssignments(ctx, spID); aErr == nil {
+			for _, as := range assigns {
+				_, _ = resource(as.ResourceID)
+			}
+		}
+	}()
 	go func() { defer wg.Done(); n.add(); roles, rErr = a.r.DirectoryRoleAssignments(ctx, spID) }()
-	go func() { defer wg.Done(); n.add(); grants, gErr = a.r.DelegatedGrants(ctx, spID) }()
+	go func() {
+		defer wg.Done()
+		n.add()
+		if grants, gErr = a.r.DelegatedGrants(ctx, spID); gErr == nil {
+			for _, g := range grants {
+				_, _ = resource(g.ResourceID)
+			}
+		}
+	}()
 	wg.Wait()
 
 	var out incident.Reach
-	// Resource service principals, read once each: app role assignments
-	// and delegated grants name them by object id.
-	resources := map[string]*directory.Principal{}
-	resourceErr := map[string]error{}
-	resource := func(id string) (*directory.Principal, error) {
-		key := strings.ToLower(id)
-		if p, ok := resources[key]; ok {
-			return p, resourceErr[key]
-		}
-		n.add()
-		p, err := a.r.PrincipalByID(ctx, id)
-		resources[key], resourceErr[key] = &p, err
-		return &p, err
-	}
 	if aErr != nil {
-		out.Unknown = append(out.Unknown, unknown(aErr, PermAppRoles, "application permissions"))
+		out.Unknown = append(out.Unknown, a.unknown(ctx, aErr, PermAppRoles, "application permissions"))
 	}
 	for _, as := range assigns {
 		res, err := resource(as.ResourceID)
 		if err != nil {
-			out.Unknown = append(out.Unknown, unknown(err, PermAppRoles, "the permissions "+as.ResourceDisplayName+" offers"))
+			out.Unknown = append(out.Unknown, a.unknown(ctx, err, PermAppRoles, "the permissions "+as.ResourceDisplayName+" offers"))
 			continue
 		}
 		out.Items = append(out.Items, a.appRole(*res, as))
 	}
 	if rErr != nil {
-		out.Unknown = append(out.Unknown, unknown(rErr, PermRoles, "directory roles"))
+		out.Unknown = append(out.Unknown, a.unknown(ctx, rErr, PermRoles, "directory roles"))
 	}
 	for _, ra := range roles {
 		out.Items = append(out.Items, a.dirRole(ra))
 	}
 	if gErr != nil {
-		out.Unknown = append(out.Unknown, unknown(gErr, PermDelegated, "delegated grants"))
+		out.Unknown = append(out.Unknown, a.unknown(ctx, gErr, PermDelegated, "delegated grants"))
 	}
 	for _, g := range grants {
 		res, err := resource(g.ResourceID)
 		if err != nil {
-			out.Unknown = append(out.Unknown, unknown(err, PermAppRoles, "the resource of a delegated grant"))
+			out.Unknown = append(out.Unknown, a.unknown(ctx, err, PermAppRoles, "the resource of a delegated grant"))
 			continue
 		}
 		for _, scope := range strings.Fields(g.Scope) {
@@ -179,16 +209,22 @@ func (a *Assessor) Assess(ctx context.Context, spID string) incident.Reach {
 	return out
 }
 
-// unknown words a failed read. A refusal names the permission to grant;
-// anything else (throttling past retries, the deadline) says so.
-func unknown(err error, perm, what string) string {
-	if errors.Is(err, directory.ErrForbidden) {
+// unknown words a failed read for a person. A refusal names the
+// permission to grant; a read cut by the deadline says so. The error's own
+// text (which may carry a URL) goes to the log only.
+func (a *Assessor) unknown(ctx context.Context, err error, perm, what string) string {
+	a.log.Warn("reach: read failed", zap.String("read", what), zap.Error(err))
+	switch {
+	case errors.Is(err, directory.ErrForbidden):
 		return fmt.Sprintf("reach unknown: permission %s missing (%s)", perm, what)
-	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+	case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded):
 		return fmt.Sprintf("reach unknown: %s not read in time", what)
+	case errors.Is(err, directory.ErrNotFound):
+		return fmt.Sprintf("reach unknown: %s not found in Graph", what)
+	case errors.Is(err, directory.ErrTransient):
+		return fmt.Sprintf("reach unknown: %s not read (Graph throttled or unavailable)", what)
 	}
-	return fmt.Sprintf("reach unknown: %s could not be read: %v", what, err)
+	return fmt.Sprintf("reach unknown: %s not read (Graph refused the request)", what)
 }
 
 func dedup(s []string) []string {
