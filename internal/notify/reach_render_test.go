@@ -57,7 +57,7 @@ func TestCardAndEmailLeadWithTheReach(t *testing.T) {
 	}
 	c := msg.Attachments[0].Content
 	if len(c.Body) < 3 || !strings.Contains(string(c.Body[1]), "What this credential could do: critical") ||
-		!strings.Contains(string(c.Body[2])+string(c.Body[3]), "This secret could isolate any device in Defender for Endpoint") {
+		!strings.Contains(string(c.Body[2])+string(c.Body[3]), "This client secret could isolate any device in Defender for Endpoint") {
 		t.Errorf("card body does not lead with the reach: %s / %s / %s", c.Body[1], c.Body[2], c.Body[3])
 	}
 	lead := strings.Index(e.Text, "could add a secret to any app")

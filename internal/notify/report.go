@@ -269,7 +269,7 @@ func buildReport(in *incident.Incident, tmax int) Report {
 		lead += " " + unlicensedSentence
 	}
 	r.Lead = lead
-	r.Reach = reachView(in, c)
+	r.Reach = reachView(in, noun, c)
 
 	r.Detection = detectionFacts(in, sig, app, c)
 	r.Credentials = credentialViews(in, c)

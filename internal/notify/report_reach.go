@@ -2,6 +2,7 @@ package notify
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spresponder/spresponder/internal/incident"
 )
@@ -26,7 +27,7 @@ const reachItemsShown = 3
 // reachLinesMax bounds all the reach lines, failed reads included.
 const reachLinesMax = 8
 
-func reachView(in *incident.Incident, c func(string) string) ReachView {
+func reachView(in *incident.Incident, noun string, c func(string) string) ReachView {
 	r := in.Reach
 	if r == nil {
 		return ReachView{}
@@ -43,6 +44,11 @@ func reachView(in *incident.Incident, c func(string) string) ReachView {
 		v.Tone = ToneWarning
 	}
 	for _, l := range r.Lead(reachItemsShown) {
+		// Lead says "This secret"; the card names the credential as the
+		// rest of the story does (client secret, certificate).
+		if rest, ok := strings.CutPrefix(l, "This secret "); ok && noun != "" {
+			l = "This " + noun + " " + rest
+		}
 		v.Lines = append(v.Lines, c(l))
 	}
 	// Lead lists every failed read; there are a handful at most (one per

@@ -57,8 +57,8 @@ func (x *pass) assessReach(ctx context.Context) {
 	rr := x.r.reach.Assess(rctx, sp)
 	cancel()
 	x.in.Reach = &rr
-	lead := rr.Lead(1)
-	x.record("reach", "assessed", fmt.Sprintf("tier %s, %d item(s), %d Graph request(s): %s", rr.Tier, len(rr.Items), rr.Requests, strings.Join(lead, " ")))
+	lead := rr.Lead(1)[:1] // the most severe item, or the first failed read
+	x.record("reach", "assessed", fmt.Sprintf("tier %s, %d item(s), %d Graph request(s): %s", rr.Tier, len(rr.Items), rr.Requests, lead[0]))
 	p, ok := x.plan.ByTier[rr.Tier]
 	if !ok {
 		return
