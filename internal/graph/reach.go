@@ -2,7 +2,9 @@ package graph
 
 import (
 	"context"
+	"fmt"
 
+	"github.com/google/uuid"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 	"github.com/microsoftgraph/msgraph-sdk-go/rolemanagement"
 	"github.com/microsoftgraph/msgraph-sdk-go/serviceprincipals"
@@ -24,6 +26,11 @@ import (
 // The list holds direct, active assignments only: PIM-eligible ones and
 // roles reached through a role-assignable group are not in it.
 func (c *Client) DirectoryRoleAssignments(ctx context.Context, principalID string) ([]directory.RoleAssignment, error) {
+	// The id goes into an OData filter: only a GUID is let through, so no
+	// value can change the query's meaning.
+	if _, err := uuid.Parse(principalID); err != nil {
+		return nil, fmt.Errorf("%w: principal id %q is not a GUID", directory.ErrRejected, principalID)
+	}
 	var out []directory.RoleAssignment
 	filter := "principalId eq '" + principalID + "'"
 	err := c.call(ctx, "list directory role assignments", func(ctx context.Context) error {
