@@ -57,6 +57,8 @@ Usage:
   spresponder replay --incident ID [flags]     run a stored incident's signals again (a plan, by default)
   spresponder incidents list|show|redrive|resolve   inspect and act on the incident ledger
   spresponder killswitch on|off|status [--reason R]  the kill switch every instance, replay and redrive obeys
+  spresponder investigate ID [--refresh]       what the incident's leaked credential could do (its reach, tiered);
+                                               its use (sign-ins with the key) is not built yet
   spresponder setup --identity ID [--apply] [--enable]   grant the managed identity the Graph permissions the rules need and
                                                create the Conditional Access block policy (a plan, by default)
   spresponder check [--format json]            preflight: credential, permissions, licence, block policy, diagnostic
@@ -97,6 +99,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 		err = runIncidents(ctx, args[1:], env)
 	case "killswitch":
 		err = runKillSwitch(ctx, args[1:], env)
+	case "investigate":
+		err = runInvestigate(ctx, args[1:], env)
 	case "setup":
 		err = runSetup(ctx, args[1:], env)
 	case "check":

@@ -78,6 +78,14 @@ var topics = map[string]topic{
 		summary:  "Close an incident with a person's decision; the decision holds for its (service principal, key) pairs.",
 		examples: []string{`spresponder incidents resolve inc-0123456789abcdef01234567 --note "false positive: test fixture"`},
 	},
+	"investigate": {
+		usage:   "spresponder investigate ID [--refresh] [--timeout D] [--format table|json]",
+		summary: "What the incident's leaked credential could do: its application permissions, directory roles and delegated grants, each tiered critical, high or normal (recorded after containment; --refresh reads them from Graph now). Use of the credential (its sign-ins) is not built yet, and the command says so.",
+		examples: []string{
+			"spresponder investigate inc-0123456789abcdef01234567",
+			"spresponder investigate inc-0123456789abcdef01234567 --refresh --format json",
+		},
+	},
 	"killswitch": {
 		usage:   `spresponder killswitch <on|off|status> [--reason "why"] [--operator NAME]`,
 		summary: "The kill switch kept in the shared ledger: on, no instance, replay or redrive writes to the tenant.",

@@ -264,6 +264,9 @@ func writeIncident(w io.Writer, in *incident.Incident, plan bool) {
 	if in.NotifyOnly != "" {
 		fmt.Fprintf(w, "  withheld %s\n", in.NotifyOnly)
 	}
+	if in.Reach != nil || in.Step(incident.StepContain).State == incident.Done {
+		writeReach(w, in.Reach)
+	}
 	fmt.Fprintf(w, "  history\n")
 	for _, e := range in.History {
 		actor := ""

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,12 +18,14 @@ import (
 	"github.com/spresponder/spresponder/internal/config"
 	"github.com/spresponder/spresponder/internal/detect"
 	"github.com/spresponder/spresponder/internal/graph"
+	"github.com/spresponder/spresponder/internal/incident"
 	"github.com/spresponder/spresponder/internal/ledger"
 	"github.com/spresponder/spresponder/internal/notify"
 	"github.com/spresponder/spresponder/internal/notify/email"
 	"github.com/spresponder/spresponder/internal/notify/pager"
 	"github.com/spresponder/spresponder/internal/notify/teams"
 	"github.com/spresponder/spresponder/internal/playbook"
+	"github.com/spresponder/spresponder/internal/reach"
 	"github.com/spresponder/spresponder/internal/rules"
 )
 
@@ -174,7 +177,10 @@ func build(ctx context.Context, cfg config.Config, log *zap.Logger, now func() t
 	if oncall != nil {
 		pgr = oncall
 	}
-	r := playbook.New(gr, store, rulePlans{rs}, br, notifier, pgr, pcfg, log, now, playbook.WithGuards(guards))
+	// The reach is read after containment, within 5s of its own: a slow
+	// read makes the notice say less, never later by more than that.
+	assessor := reach.New(gr, rs.Tiers(), log, now)
+	r := playbook.New(gr, store, rulePlans{rs}, br, notifier, pgr, pcfg, log, now, playbook.WithGuards(guards), playbook.WithReach(assessor, 5*time.Second))
 	sys := &system{cfg: cfg, rules: rs, ledger: led, store: store, graph: gr, responder: r}
 	sys.pager = pg
 	return sys, nil
@@ -240,7 +246,20 @@ func (r rulePlans) Plan(s detect.Signal) (playbook.Plan, bool) {
 		ConfirmCompromised: rule.Has(rules.ConfirmCompromised), Disable: rule.Has(rules.DisableServicePrincipal),
 		CheckPolicy: rule.Has(rules.CheckPolicy), Notify: rule.Has(rules.Notify), DryRun: rule.DryRun,
 		UnlicensedFallback: r.App(s.AppID).UnlicensedFallback,
+		ByTier:             reachPlans(r.Set),
 	}, true
+}
+
+// reachPlans turns the rules file's reach: section into the playbook's.
+func reachPlans(rs *rules.Set) map[string]playbook.ReachPlan {
+	out := map[string]playbook.ReachPlan{}
+	for _, t := range []string{incident.TierCritical, incident.TierHigh, incident.TierNormal} {
+		if rr, ok := rs.Reach(t); ok {
+			out[t] = playbook.ReachPlan{Page: rr.Page, ConfirmCompromised: slices.Contains(rr.Do, rules.ConfirmCompromised),
+				Disable: slices.Contains(rr.Do, rules.DisableServicePrincipal)}
+		}
+	}
+	return out
 }
 
 // sweeper is the timer function: refresh the Conditional Access cache,

@@ -38,6 +38,11 @@ type Seed struct {
 
 	// AppRoleAssignments are application permissions already granted (see setup.go).
 	AppRoleAssignments []AppRoleAssignment `json:"appRoleAssignments,omitempty"`
+	// RoleAssignments, RoleDefinitions (besides the built-in ones) and
+	// OAuth2PermissionGrants are what a credential reaches (see reach.go).
+	RoleAssignments        []RoleAssignment        `json:"roleAssignments,omitempty"`
+	RoleDefinitions        []RoleDefinition        `json:"roleDefinitions,omitempty"`
+	OAuth2PermissionGrants []OAuth2PermissionGrant `json:"oauth2PermissionGrants,omitempty"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("50ms") in JSON.

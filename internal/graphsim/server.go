@@ -99,7 +99,7 @@ func buildRoutes() []route {
 		r("GET", "/"+locations+"/{id}", func(t *Tenant, c *call) reply {
 			return getOne(c, locations, t.locations, idIs(c, func(l NamedLocation) string { return l.ID }), locationProps)
 		}),
-	}, setupRoutes(r)...)
+	}, append(setupRoutes(r), reachRoutes(r)...)...)
 }
 
 // match finds the route for a method and path. A path that exists with

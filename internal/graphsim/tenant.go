@@ -35,6 +35,11 @@ type Tenant struct {
 	locations  []NamedLocation
 	// assignments are app role assignments (setup.go).
 	assignments []AppRoleAssignment
+	// roleAssignments, roleDefinitions and grants serve the reach of a
+	// credential (reach.go).
+	roleAssignments []RoleAssignment
+	roleDefinitions []RoleDefinition
+	grants          []OAuth2PermissionGrant
 
 	requests   []Request
 	counts     map[string]int
@@ -117,6 +122,9 @@ func New(seed Seed, opts ...Option) *Tenant {
 	t.policies = slices.Clone(seed.ConditionalAccessPolicies)
 	t.locations = slices.Clone(seed.NamedLocations)
 	t.assignments = slices.Clone(seed.AppRoleAssignments)
+	t.roleAssignments = slices.Clone(seed.RoleAssignments)
+	t.roleDefinitions = append(BuiltInRoleDefinitions(), seed.RoleDefinitions...)
+	t.grants = slices.Clone(seed.OAuth2PermissionGrants)
 	for _, f := range seed.Faults {
 		if err := t.addFault(f); err != nil {
 			panic(err) // unreachable: Validate checked the faults

@@ -291,7 +291,10 @@ type Incident struct {
 	Orphaned     bool            `json:"orphaned,omitempty"`
 	Notified     []Notification  `json:"notifications,omitempty"`
 	NotifyOnly   string          `json:"notifyOnly,omitempty"` // why containment was withheld: protected, breaker, kill switch, dry-run, rule
-	Operator     string          `json:"operator,omitempty"`
+	// Reach is what the leaked credential could do (internal/reach),
+	// assessed after containment; nil until then.
+	Reach    *Reach `json:"reach,omitempty"`
+	Operator string `json:"operator,omitempty"`
 	// Owner and LeaseUntil say which responder instance is working on the
 	// incident. Only the holder of an unexpired lease runs its stages, so
 	// two instances that receive the same signal make one set of writes;

@@ -202,6 +202,15 @@ func buildCard(r Report) acCard {
 		header = append(header, n)
 	}
 	body = append(body, acContainer{Type: "Container", Style: string(r.Tone), Bleed: true, Items: header})
+	if r.Reach.Headline != "" {
+		// Right under the header: how much the leak matters.
+		h := text(r.Reach.Headline)
+		h.Weight, h.Color = "Bolder", toneColor(r.Reach.Tone)
+		body = append(body, h)
+		for _, l := range r.Reach.Lines {
+			body = append(body, line(l))
+		}
+	}
 	body = append(body, text(r.Lead))
 
 	body = append(body, heading("What happened"), facts(r.Detection))

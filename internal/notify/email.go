@@ -111,6 +111,13 @@ func renderText(r Report, why string, contacts []string) string {
 		b.WriteString("\n")
 		para("*** "+r.Notice+" ***", "")
 	}
+	if r.Reach.Headline != "" {
+		b.WriteString("\n")
+		para(r.Reach.Headline, "")
+		for _, l := range r.Reach.Lines {
+			bullet(l)
+		}
+	}
 	b.WriteString("\n")
 	para(r.Lead, "")
 

@@ -79,6 +79,7 @@ func TestRealRenderer(t *testing.T) {
 		{"example", notifytest.ExampleIncident(), true},
 		{"withheld", withheldIncident(), false},
 		{"unverified", unverifiedIncident(), false},
+		{"reach", reachIncident(), false},
 		{"huge", notifytest.HugeIncident(500), false},
 		{"hostile", hostileIncident(), false},
 	} {

@@ -27,7 +27,10 @@ type Report struct {
 	// Notice, when set, is the first thing a reader must see, above the
 	// story: an unverified signal, a detection already closed.
 	Notice string
-	Lead   string
+	// Reach leads the story: what the credential could do (empty when
+	// the reach was not assessed).
+	Reach ReachView
+	Lead  string
 	// Verified is false when Graph did not confirm the signal (or closed
 	// it): the message is then for security and on-call only.
 	Verified bool
@@ -266,6 +269,7 @@ func buildReport(in *incident.Incident, tmax int) Report {
 		lead += " " + unlicensedSentence
 	}
 	r.Lead = lead
+	r.Reach = reachView(in, noun, c)
 
 	r.Detection = detectionFacts(in, sig, app, c)
 	r.Credentials = credentialViews(in, c)

@@ -120,6 +120,9 @@ type Plan struct {
 	// credential existing on the app. Off by default: without the licence
 	// nothing verifies a detection, and the plan says so when it is on.
 	UnlicensedFallback bool
+	// ByTier is what each tier of reach adds once the reach is known
+	// (reach.go); nil adds nothing.
+	ByTier map[string]ReachPlan
 }
 
 // Rules maps signals to plans and says which apps are protected.
@@ -183,6 +186,10 @@ type Responder struct {
 	lic     licenceCache
 	now     func() time.Time
 	sleep   func(context.Context, time.Duration) error
+	// reach assesses what the credential could do, after containment
+	// (reach.go); nil: not assessed.
+	reach         Reacher
+	reachDeadline time.Duration
 }
 
 // New builds a responder. notify and pager may be nil (then the notify

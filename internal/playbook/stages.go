@@ -64,6 +64,9 @@ func (x *pass) copyTo(cur *incident.Incident) {
 	cur.Mode, cur.App, cur.Credentials, cur.Verification = x.in.Mode, x.in.App, x.in.Credentials, x.in.Verification
 	cur.Steps, cur.Actions, cur.NotifyOnly = x.in.Steps, x.in.Actions, x.in.NotifyOnly
 	cur.Recipients, cur.Orphaned, cur.Notified = x.in.Recipients, x.in.Orphaned, x.in.Notified
+	if x.in.Reach != nil {
+		cur.Reach = x.in.Reach
+	}
 	if x.in.Verdict != nil {
 		v := *x.in.Verdict
 		if cur.Verdict != nil {
@@ -136,6 +139,11 @@ func (x *pass) stages(ctx context.Context) error {
 		}
 		if finished {
 			continue
+		}
+		if st.name == incident.StepNotify {
+			// Off the containment path: contain is behind us, and the
+			// notice leads with what the credential could do.
+			x.assessReach(ctx)
 		}
 		step.Attempts++
 		if step.Started.IsZero() {

@@ -85,7 +85,7 @@ func (p *parser) errorf(n *yaml.Node, path, format string, args ...any) {
 
 func (p *parser) set(root *yaml.Node) *Set {
 	s := &Set{apps: map[string]AppRule{}, protectedTag: DefaultProtectedTag}
-	f := p.fields(root, "", "rules", "apps", "protectedTag")
+	f := p.fields(root, "", "rules", "apps", "protectedTag", "tiers", "reach")
 	if f == nil {
 		return s
 	}
@@ -96,6 +96,12 @@ func (p *parser) set(root *yaml.Node) *Set {
 	}
 	if n, ok := f["apps"]; ok && !isNull(n.value) {
 		s.apps = p.apps(n.value)
+	}
+	if n, ok := f["tiers"]; ok && !isNull(n.value) {
+		s.tiers = p.tiers(n.value)
+	}
+	if n, ok := f["reach"]; ok && !isNull(n.value) {
+		s.reach = p.reachRules(n.value)
 	}
 	if n, ok := f["protectedTag"]; ok {
 		if tag, ok := p.str(n.value, "protectedTag"); ok {

@@ -183,6 +183,8 @@ type Set struct {
 	rules        []Rule
 	apps         map[string]AppRule // by lower-case appId
 	protectedTag string
+	tiers        map[string]string    // reach.go: permission or role -> tier
+	reach        map[string]ReachRule // reach.go: by tier
 }
 
 // Load reads and parses a rules file.

@@ -359,7 +359,7 @@ func TestParseErrors(t *testing.T) {
 		{"no rules key", "apps: {}\n", []string{`t.yaml:1:1: missing key "rules"`}},
 		{"no rules", "rules: []\n", []string{`rules: no rules; the file needs at least one`}},
 		{"rules not a list", "rules:\n  name: r\n", []string{`rules: want a list, got a mapping`}},
-		{"top level not a mapping", "- a\n", []string{`t.yaml:1:1: want a mapping with the keys rules, apps, protectedTag, got a list`}},
+		{"top level not a mapping", "- a\n", []string{`t.yaml:1:1: want a mapping with the keys rules, apps, protectedTag, tiers, reach, got a list`}},
 		{"empty file", "", []string{`t.yaml: the file is empty; it needs at least one rule`}},
 		{"comments only", "# nothing yet\n", []string{`t.yaml: the file is empty`}},
 		{"two documents", "rules:\n" + rule + "---\nrules: []\n", []string{`t.yaml:5:1: more than one YAML document`}},

@@ -41,6 +41,9 @@ const (
 	MailSend               = "Mail.Send"
 	UserRead               = "User.Read.All"
 	OrganizationRead       = "Organization.Read.All"
+	// The reach of a credential (internal/reach), read after containment.
+	RoleManagementRead = "RoleManagement.Read.Directory"
+	DirectoryRead      = "Directory.Read.All"
 )
 
 // KnownRoleIDs are Microsoft Graph's app role ids for the permissions the
@@ -60,7 +63,8 @@ var KnownRoleIDs = map[string]string{
 	MailSend:               "b633e1c5-b582-4048-a93e-9f11b44c7e96",
 	UserRead:               "df021288-bdef-4463-88db-98f22de89214",
 	OrganizationRead:       "498476ce-e0fe-48b0-b801-37ba7e2685c6",
-	"Directory.Read.All":   "7ab1d382-f21e-4acd-a863-ba3e13f7da61",
+	DirectoryRead:          "7ab1d382-f21e-4acd-a863-ba3e13f7da61",
+	RoleManagementRead:     "483bed4a-2ad3-4361-a73b-c83ccdbdc53c",
 }
 
 // satisfiedBy lists, for a permission, the broader ones Graph also accepts
@@ -77,6 +81,8 @@ var satisfiedBy = map[string][]string{
 	ApplicationReadWrite:   {},
 	RiskyServicePrincipalW: {},
 	MailSend:               {},
+	RoleManagementRead:     {"RoleManagement.Read.All", DirectoryRead, "RoleManagement.ReadWrite.Directory", "Directory.ReadWrite.All"},
+	DirectoryRead:          {"Directory.ReadWrite.All"},
 }
 
 // Satisfies reports whether holding granted covers the need for want.
@@ -104,6 +110,9 @@ type Features struct {
 func Needs(rs *rules.Set, f Features) []Need {
 	acts := map[rules.Action]bool{}
 	kinds := map[detect.Kind]bool{}
+	// A reach: section adds containment once the reach is known; it needs
+	// the same permissions as the action in a rule.
+	reachActs := rs.ReachActions()
 	for _, r := range rs.Rules() {
 		for _, a := range r.Do {
 			acts[a] = true
@@ -138,6 +147,9 @@ func Needs(rs *rules.Set, f Features) []Need {
 	add(RiskyServicePrincipalR, "re-read the service principal's risk state", "verify")
 	add(ApplicationRead, "read the application and service principal, their credentials and owners", "verify")
 	add(OrganizationRead, "read the subscribed SKUs: is there Workload Identities Premium", "verify")
+	for _, a := range reachActs {
+		acts[a] = true
+	}
 	if acts[rules.RemoveCredential] {
 		add(ApplicationReadWrite, "remove exactly the leaked secret or certificate (removePassword, PATCH keyCredentials)", string(rules.RemoveCredential))
 	}
@@ -159,6 +171,14 @@ func Needs(rs *rules.Set, f Features) []Need {
 		add(MailSend, "send the owner email as SPRESPONDER_MAIL_FROM (Graph sendMail)", string(rules.Notify)+" (email)")
 		add(UserRead, "read the owners' mail addresses", string(rules.Notify)+" (email)")
 	}
+	// Last, so that a read an earlier permission covers is shown covered
+	// by that one (Application.Read.All via Application.ReadWrite.All).
+	// The reach of the credential is read for every verified incident,
+	// after containment; without these it says "reach unknown: permission
+	// X missing" and nothing else changes (Graph v1.0 API pages: list
+	// roleAssignments, list a service principal's oauth2PermissionGrants).
+	add(RoleManagementRead, "read the directory roles of the incident's service principal (its reach)", "reach")
+	add(DirectoryRead, "read the delegated grants of the incident's service principal (its reach; no narrower permission reads them)", "reach")
 	return out
 }
 

@@ -80,7 +80,8 @@ func names(needs []setup.Need) []string {
 
 func TestNeedsFollowTheRules(t *testing.T) {
 	def := names(setup.Needs(rules.Default(), setup.Features{}))
-	want := []string{setup.RiskEventRead, setup.RiskyServicePrincipalR, setup.ApplicationRead, setup.OrganizationRead, setup.ApplicationReadWrite, setup.PolicyRead}
+	want := []string{setup.RiskEventRead, setup.RiskyServicePrincipalR, setup.ApplicationRead, setup.OrganizationRead, setup.ApplicationReadWrite, setup.PolicyRead,
+		setup.RoleManagementRead, setup.DirectoryRead}
 	if !slices.Equal(def, want) {
 		t.Errorf("default rules need %v, want %v", def, want)
 	}

@@ -1,0 +1,137 @@
+package rules
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// The reach of a leaked credential (internal/reach) is assessed after
+// containment and put in a tier: critical, high or normal. Two optional
+// sections of the rules file use it:
+//
+//	tiers:            # change the shipped tier of a permission or role
+//	  Mail.Send: critical                                       # a Microsoft Graph permission
+//	  fc780465-2017-40d4-a0c5-307022471b92/Machine.Scan: high   # resource appId / permission
+//	  Global Reader: critical                                   # a directory role (name or template id)
+//	reach:            # what a tier adds to the matching rule, once the reach is known
+//	  critical:
+//	    do: [confirmCompromised]
+//	    page: true
+//
+// A reach section can only add containment beyond the credential
+// (confirmCompromised, disableServicePrincipal) and a page: the rule that
+// matched the signal already decided the removal, which never waits for
+// the reach. Both sections are strict like the rest of the file.
+
+// ReachRule is what a tier adds to the matching rule.
+type ReachRule struct {
+	Tier string
+	// Do lists the containment actions added (confirmCompromised,
+	// disableServicePrincipal), run after the reach is known.
+	Do []Action
+	// Page pages on-call at once, with the reach.
+	Page bool
+	Line int
+}
+
+// reachTiers are the tiers a reach section may name.
+func reachTiers() []string { return []string{"critical", "high", "normal"} }
+
+// Tiers returns the tier overrides (permission or role -> tier), keys as
+// written; nil when the file has none.
+func (s *Set) Tiers() map[string]string { return maps.Clone(s.tiers) }
+
+// Reach returns what the tier adds to the matching rule, and whether the
+// file says anything for it.
+func (s *Set) Reach(tier string) (ReachRule, bool) {
+	r, ok := s.reach[strings.ToLower(tier)]
+	r.Do = slices.Clone(r.Do)
+	return r, ok
+}
+
+// ReachActions lists every action some reach section adds (for the
+// permissions setup derives).
+func (s *Set) ReachActions() []Action {
+	var out []Action
+	for _, t := range reachTiers() {
+		for _, a := range s.reach[t].Do {
+			if !slices.Contains(out, a) {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
+
+func (p *parser) tiers(n *yaml.Node) map[string]string {
+	out := map[string]string{}
+	if n.Kind != yaml.MappingNode {
+		p.errorf(n, "tiers", "want a mapping from a permission or role to a tier (critical, high, normal), got %s", describe(n))
+		return out
+	}
+	lower := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := resolve(n.Content[i]), resolve(n.Content[i+1])
+		path := fmt.Sprintf("tiers[%q]", k.Value)
+		key := strings.TrimSpace(k.Value)
+		if k.Kind != yaml.ScalarNode || key == "" || key != k.Value {
+			p.errorf(k, "tiers", "key %s is not a permission or role name (such as Mail.Send, <resource appId>/Machine.Isolate or Global Reader)", describe(k))
+			continue
+		}
+		if line, dup := lower[strings.ToLower(key)]; dup {
+			p.errorf(k, "tiers", "%s appears twice (first on line %d)", key, line)
+			continue
+		}
+		lower[strings.ToLower(key)] = k.Line
+		if res, name, ok := strings.Cut(key, "/"); ok && (!isGUID(strings.ToLower(res)) || name == "") {
+			p.errorf(k, path, "%q: a qualified permission is <resource appId>/<permission>, such as fc780465-2017-40d4-a0c5-307022471b92/Machine.Isolate", key)
+			continue
+		}
+		t, ok := p.str(v, path)
+		if !ok {
+			continue
+		}
+		if !slices.Contains(reachTiers(), t) {
+			p.errorf(v, path, "unknown tier %q; known tiers: %s", t, strings.Join(reachTiers(), ", "))
+			continue
+		}
+		out[key] = t
+	}
+	return out
+}
+
+func (p *parser) reachRules(n *yaml.Node) map[string]ReachRule {
+	out := map[string]ReachRule{}
+	f := p.fields(n, "reach", reachTiers()...)
+	for _, t := range reachTiers() {
+		v, ok := f[t]
+		if !ok {
+			continue
+		}
+		path := "reach." + t
+		rf := p.fields(v.value, path, "do", "page")
+		if rf == nil {
+			continue
+		}
+		r := ReachRule{Tier: t, Line: v.key.Line}
+		if x, ok := rf["do"]; ok {
+			for i, a := range p.actions(x.value, path+".do") {
+				if a != ConfirmCompromised && a != DisableServicePrincipal {
+					p.errorf(x.value, fmt.Sprintf("%s.do[%d]", path, i), "%s cannot follow from the reach: only %s and %s can (the matching rule already decided the credential's removal and the notice)",
+						a, ConfirmCompromised, DisableServicePrincipal)
+					continue
+				}
+				r.Do = append(r.Do, a)
+			}
+		}
+		if x, ok := rf["page"]; ok {
+			r.Page = p.boolean(x.value, path+".page")
+		}
+		out[t] = r
+	}
+	return out
+}
