@@ -169,7 +169,12 @@ func mergeSignal(in *incident.Incident, s detect.Signal, now time.Time) {
 		return
 	}
 	in.Signals = append(in.Signals, s)
-	in.Record(now, "claim", "duplicate", fmt.Sprintf("%s from partition %s seq %d", s.Kind, s.Source.Partition, s.Source.SequenceNumber))
+	if s.Source.Via == detect.ViaReconcile {
+		in.Record(now, "claim", "duplicate", fmt.Sprintf("%s found by reconcile in Graph's list of changes", s.Kind))
+	} else {
+		in.Record(now, "claim", "duplicate", fmt.Sprintf("%s from partition %s seq %d", s.Kind, s.Source.Partition, s.Source.SequenceNumber))
+	}
+	in.NoteSecondPath(s, now)
 }
 
 // attachProof adds a blocked sign-in to the incidents of its service
