@@ -194,7 +194,8 @@ func serve(ctx context.Context, args []string, env Env) error {
 			log.Warn("allowed networks from Conditional Access not loaded yet (the timer retries)", zap.Error(err))
 		}
 	}()
-	in := newIntake(cfg, sys.ledger, nets, log, env.Now)
+	hb := newHeartbeat(sys, log, env.Now)
+	in := beatingIntake{Intake: newIntake(cfg, sys.ledger, nets, log, env.Now), hb: hb}
 	// The host starts the handler in the app root, beside host.json.
 	lim, how, err := server.LimitsFor("host.json", cfg.MaxInvocationBytes, cfg.MaxBytesInFlight)
 	if err != nil {
@@ -205,7 +206,11 @@ func serve(ctx context.Context, args []string, env Env) error {
 	startupCheck(ctx, cfg, sys.rules, log)
 	// Self-test events (spresponder selftest) are recorded, never acted on.
 	resp := selfTestResponder{next: sys.responder, ledger: sys.ledger, now: env.Now}
-	srv := server.New(in, resp, sweeper{sys: sys, nets: nets, log: log}, log).
+	sw := sweeper{sys: sys, nets: nets, heartbeat: hb, log: log}
+	if cfg.Reconcile {
+		sw.reconcile = newReconciler(sys, log, env.Now)
+	}
+	srv := server.New(in, resp, sw, log).
 		WithLimits(lim).
 		WithReplayer(httpReplayer{cfg: cfg, nets: nets, log: log, now: env.Now, keeper: sys.ledger}).
 		WithLostBatches(lostBatches{attempts: ledger.Attempts{L: sys.ledger, Now: env.Now}, pager: sys.pager, max: cfg.BatchAttempts, log: log, now: env.Now})
