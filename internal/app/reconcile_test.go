@@ -2,6 +2,10 @@ package app
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,6 +17,7 @@ import (
 
 	"github.com/spresponder/spresponder/internal/graphsim"
 	"github.com/spresponder/spresponder/internal/incident"
+	"github.com/spresponder/spresponder/internal/invocation"
 	"github.com/spresponder/spresponder/internal/ledger"
 	"github.com/spresponder/spresponder/internal/reconcile"
 )
@@ -168,5 +173,80 @@ func TestReconcileFindsWhatTheStreamMissed(t *testing.T) {
 	wm, _ = ledger.Watermarks{L: sys.ledger}.Get(context.Background(), reconcile.Detections)
 	if !wm.At.Equal(clock.Now()) {
 		t.Fatalf("watermark after the second round %v, want %v", wm.At, clock.Now())
+	}
+}
+
+// TestHeartbeatPagesOnceForASilentCategory: sign-ins arrive through the
+// intake (the demo batch), then stop. Past the limit one Sweep pages
+// on-call through the pager webhook; later Sweeps, in new processes, stay
+// quiet; when sign-ins arrive again the next Sweep says they resumed.
+func TestHeartbeatPagesOnceForASilentCategory(t *testing.T) {
+	var mu sync.Mutex
+	var pages []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		pages = append(pages, string(b))
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	_, env, clock := reconcileSystem(t, map[string]string{"SPRESPONDER_RECONCILE": "false", "SPRESPONDER_PAGER_WEBHOOK": hook.URL, "SPRESPONDER_HEARTBEAT_SIGNINS": "30m", "SPRESPONDER_SECURITY_CONTACT": "security@contoso.com"})
+	deliver := func() {
+		t.Helper()
+		cfg, err := loadConfig(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sys, err := build(context.Background(), cfg, zap.NewNop(), env.Now, buildOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "demo", "batch.ndjson"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var events []invocation.Event
+		for _, l := range strings.Split(string(raw), "\n") {
+			if strings.HasPrefix(l, "{") {
+				events = append(events, invocation.Event{Body: []byte(l)})
+			}
+		}
+		in := beatingIntake{Intake: newIntake(cfg, sys.ledger, nil, zap.NewNop(), env.Now), hb: newHeartbeat(sys, zap.NewNop(), env.Now)}
+		res, err := in.Process(context.Background(), events)
+		if err != nil || res.Stats.ByCategory["ServicePrincipalSignInLogs"] == 0 {
+			t.Fatalf("delivery: %v %+v", err, res.Stats)
+		}
+	}
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(pages) }
+
+	deliver()
+	sum, _ := sweepOnce(t, env)
+	if count() != 0 || !strings.Contains(sum, "ServicePrincipalSignInLogs last 0s ago") {
+		t.Fatalf("fresh sign-ins: %s, %d pages", sum, count())
+	}
+	clock.Add(31 * time.Minute)
+	sum, _ = sweepOnce(t, env)
+	if count() != 1 || !strings.Contains(sum, "on-call paged") {
+		t.Fatalf("silent 31m: %s, %d pages", sum, count())
+	}
+	for range 3 {
+		clock.Add(5 * time.Minute)
+		if sum, _ = sweepOnce(t, env); !strings.Contains(sum, "paged at") {
+			t.Fatalf("still silent: %s", sum)
+		}
+	}
+	if count() != 1 {
+		t.Fatalf("the silence paged %d times", count())
+	}
+	deliver()
+	sum, _ = sweepOnce(t, env)
+	if count() != 2 || !strings.Contains(sum, "resumed: on-call told") {
+		t.Fatalf("resumed: %s, %d pages", sum, count())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(pages[0], "streamSilent") || !strings.Contains(pages[0], "No ServicePrincipalSignInLogs record has reached the responder for 31m") ||
+		!strings.Contains(pages[1], "streamResumed") {
+		t.Fatalf("pages:\n%s\n%s", pages[0], pages[1])
 	}
 }
