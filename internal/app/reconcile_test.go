@@ -250,3 +250,40 @@ func TestHeartbeatPagesOnceForASilentCategory(t *testing.T) {
 		t.Fatalf("pages:\n%s\n%s", pages[0], pages[1])
 	}
 }
+
+// TestReconcileBacksOffWhenThrottled: identity protection answers 429
+// without Retry-After (graph-write-facts §5). After the SDK's own retries
+// the round stops early, keeps the watermark and records a backoff in the
+// ledger; the next Sweep inside the backoff does not call Graph at all;
+// the one after it finishes the round.
+func TestReconcileBacksOffWhenThrottled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out the SDK's retry delays (about 20s)")
+	}
+	sim, env, clock := reconcileSystem(t, nil)
+	const route = "GET /identityProtection/servicePrincipalRiskDetections"
+	// The first request and the SDK's three retries.
+	if err := sim.AddFault(graphsim.Fault{Route: route, Kind: graphsim.FaultStatus, Status: 429, Times: 4}); err != nil {
+		t.Fatal(err)
+	}
+	sum, sys := sweepOnce(t, env)
+	if !strings.Contains(sum, "throttled after 0 page(s), round stopped, watermark kept") || strings.Contains(sum, "riskyServicePrincipals") {
+		t.Fatalf("throttled round: %s", sum)
+	}
+	wm, err := ledger.Watermarks{L: sys.ledger}.Get(context.Background(), reconcile.Detections)
+	if err != nil || !wm.At.IsZero() || wm.Throttled != 1 || !wm.BackoffUntil.Equal(clock.Now().Add(time.Minute)) {
+		t.Fatalf("after a throttled round: %+v %v", wm, err)
+	}
+	calls := sim.RouteCounts()[route]
+	clock.Add(30 * time.Second)
+	if sum, _ = sweepOnce(t, env); !strings.Contains(sum, "backing off after 1 throttled round(s)") || sim.RouteCounts()[route] != calls {
+		t.Fatalf("inside the backoff: %s; Graph calls %d -> %d", sum, calls, sim.RouteCounts()[route])
+	}
+	clock.Add(time.Minute)
+	if sum, _ = sweepOnce(t, env); !strings.Contains(sum, "incident(s) new") {
+		t.Fatalf("after the backoff: %s", sum)
+	}
+	if wm, _ = (ledger.Watermarks{L: sys.ledger}).Get(context.Background(), reconcile.Detections); !wm.At.Equal(clock.Now()) || wm.Throttled != 0 {
+		t.Fatalf("watermark after the backoff: %+v", wm)
+	}
+}
