@@ -23,6 +23,7 @@ import (
 	"github.com/spresponder/spresponder/internal/config"
 	"github.com/spresponder/spresponder/internal/detect"
 	"github.com/spresponder/spresponder/internal/hubreplay"
+	"github.com/spresponder/spresponder/internal/incident"
 	"github.com/spresponder/spresponder/internal/intake"
 	"github.com/spresponder/spresponder/internal/invocation"
 	"github.com/spresponder/spresponder/internal/ledger"
@@ -240,18 +241,29 @@ func runReplay(ctx context.Context, args []string, env Env) error {
 	hubName := fs.String("hub-name", "", "with --hub: event hub name (default $ENTRA_EVENTHUB_NAME)")
 	group := fs.String("consumer-group", "$Default", "with --hub: consumer group to read with; use one for on-call, not the Function App's")
 	maxEvents := fs.Int("max-events", hubreplay.DefaultMaxEvents, "with --hub: read at most this many events (replay is capped)")
+	fromGraph := fs.Bool("graph", false, "read what Graph lists as changed (risk detections and risky service principals) since --since, as the Sweep's reconcile does; the watermark is not moved")
+	since := fs.String("since", "24h", "with --graph: how far back, a duration (24h, 90m)")
+	held := fs.Bool("held", false, "re-run the signals of the ledger's held incidents (a plan; to carry one out, incidents redrive)")
+	parked := fs.Bool("parked", false, "re-run the signals of the ledger's parked incidents (a plan by default, --execute to act now)")
 	if err := parseFlags(fs, args, env); err != nil {
 		return usageError{err}
 	}
 	sources := 0
 	files = append(files, fs.Args()...)
-	for _, set := range []bool{len(files) > 0, *incidentID != "", *hub} {
+	for _, set := range []bool{len(files) > 0, *incidentID != "", *hub, *fromGraph, *held, *parked} {
 		if set {
 			sources++
 		}
 	}
 	if sources != 1 {
-		return usageError{errors.New("give one of --file, --hub (with --from) or --incident")}
+		return usageError{errors.New("give one of --file, --hub (with --from), --graph (with --since), --held, --parked or --incident")}
+	}
+	sinceD, err := time.ParseDuration(*since)
+	if err != nil || sinceD <= 0 {
+		return usageError{fmt.Errorf("--since %q: want a positive duration such as 24h", *since)}
+	}
+	if *held && *execute {
+		return usageError{errHeldNeedsRedrive}
 	}
 	if *hub != (*from != "") {
 		return usageError{errors.New("--hub and --from go together: the time range to replay")}
@@ -321,6 +333,34 @@ func runReplay(ctx context.Context, args []string, env Env) error {
 			return nil
 		}
 	}
+	if *fromGraph || *held || *parked {
+		switch {
+		case *fromGraph:
+			sigs, err = graphSignals(ctx, cfg, env, log, sinceD)
+		case *held:
+			var ids []string
+			sigs, ids, err = ledgerSignals(ctx, cfg, incident.StateHeld)
+			fmt.Fprintf(env.Stderr, "ledger: %d held incident(s)\n", len(ids))
+		default:
+			var ids []string
+			sigs, ids, err = ledgerSignals(ctx, cfg, incident.StateParked)
+			fmt.Fprintf(env.Stderr, "ledger: %d parked incident(s)\n", len(ids))
+		}
+		if err != nil {
+			return err
+		}
+		if *format == "json" {
+			if err := replay.WriteJSON(env.Stdout, sigs); err != nil {
+				return err
+			}
+		} else if err := replay.WriteTable(env.Stdout, sigs); err != nil {
+			return err
+		}
+		if *detectOnly || len(sigs) == 0 {
+			fmt.Fprintf(env.Stdout, "\nsummary: %d signal(s); nothing to run\n", len(sigs))
+			return nil
+		}
+	}
 	enforce := *execute
 	if *incidentID != "" {
 		stored, err := incidentFromConfiguredLedger(ctx, cfg, *incidentID)
@@ -353,6 +393,7 @@ func runReplay(ctx context.Context, args []string, env Env) error {
 		fmt.Fprintln(env.Stdout)
 		writeIncident(env.Stdout, in, !enforce)
 	}
+	writeSummary(env.Stdout, len(sigs), out, enforce)
 	return nothingRead
 }
 
@@ -421,22 +462,6 @@ func readHub(ctx context.Context, env Env, a hubArgs) ([]invocation.Event, error
 // respondTo runs signals through the playbook for a person: as a plan
 // (execute false: against a scratch ledger, without notifications, so
 // nothing changes anywhere) or for real, recorded with the operator.
-// configuredChannels names the notification channels in the config, for a
-// plan to say what it would send.
-func configuredChannels(cfg config.Config) string {
-	var ch []string
-	if cfg.TeamsWebhook != "" || len(cfg.TeamsAppWebhooks) > 0 {
-		ch = append(ch, "Teams")
-	}
-	if cfg.MailFrom != "" {
-		ch = append(ch, "email from "+cfg.MailFrom)
-	}
-	if cfg.PagerWebhook != "" {
-		ch = append(ch, "the on-call pager")
-	}
-	return strings.Join(ch, ", ")
-}
-
 func respondTo(ctx context.Context, cfg config.Config, log *zap.Logger, now func() time.Time, sigs []detect.Signal, execute bool, operator string) (playbook.Outcome, error) {
 	if execute && len(cfg.Tenants) == 0 {
 		return playbook.Outcome{}, errors.New("executing a replay needs SPRESPONDER_TENANTS: the responder must know whose credentials it may remove")
