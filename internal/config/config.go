@@ -329,10 +329,10 @@ func Load(get Getenv, environ Environ) (Config, error) {
 	c.HeartbeatRisk = boundedDuration(&errs, val, "SPRESPONDER_HEARTBEAT_RISK", 0, 90*24*time.Hour)
 	c.HeartbeatAudit = boundedDuration(&errs, val, "SPRESPONDER_HEARTBEAT_AUDIT", 0, 90*24*time.Hour)
 	for _, name := range []string{"SPRESPONDER_HEARTBEAT_SIGNINS", "SPRESPONDER_HEARTBEAT_RISK", "SPRESPONDER_HEARTBEAT_AUDIT"} {
-		// A silence shorter than the Sweep's period (5 minutes) would page
-		// between two batches of a healthy stream.
+		// A silence of a few Sweep periods (the timer runs every 2 minutes)
+		// would page between two batches of a quiet but healthy stream.
 		if d, err := parseDays(val(name)); err == nil && d > 0 && d < 10*time.Minute {
-			errs = append(errs, fmt.Errorf("%s=%q: want 0s (off) or at least 10m (the Sweep runs every 5 minutes)", name, val(name)))
+			errs = append(errs, fmt.Errorf("%s=%q: want 0s (off) or at least 10m (the Sweep runs every 2 minutes and batches can be minutes apart)", name, val(name)))
 		}
 	}
 	c.MailFrom = val("SPRESPONDER_MAIL_FROM")
