@@ -328,3 +328,49 @@ func TestReplayGraph(t *testing.T) {
 		t.Fatalf("--parked: exit %d\n%s", code, out)
 	}
 }
+
+// TestHeartbeatPageNotDeliveredIsTriedAgain: a silence page the pager
+// webhook refuses is taken back in the ledger, so the next Sweep pages
+// again instead of believing on-call knows (invariant 8).
+func TestHeartbeatPageNotDeliveredIsTriedAgain(t *testing.T) {
+	var mu sync.Mutex
+	fail, delivered := true, 0
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if fail {
+			w.WriteHeader(http.StatusBadRequest) // permanent: no retry inside the send
+			return
+		}
+		delivered++
+	}))
+	defer hook.Close()
+	_, env, clock := reconcileSystem(t, map[string]string{"SPRESPONDER_RECONCILE": "false", "SPRESPONDER_PAGER_WEBHOOK": hook.URL, "SPRESPONDER_SECURITY_CONTACT": "security@contoso.com"})
+	sweepOnce(t, env) // starts watching: nothing has arrived yet
+	clock.Add(31 * time.Minute)
+	cfg, _ := loadConfig(env)
+	sys, err := build(context.Background(), cfg, zap.NewNop(), env.Now, buildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := sweeper{sys: sys, heartbeat: newHeartbeat(sys, zap.NewNop(), env.Now), log: zap.NewNop()}.Sweep(context.Background())
+	if err != nil || !strings.Contains(sum, "page not delivered") {
+		t.Fatalf("refused page: %s (%v)", sum, err)
+	}
+	hb, _, _ := ledger.Heartbeats{L: sys.ledger}.Get(context.Background(), "ServicePrincipalSignInLogs")
+	if !hb.Paged.IsZero() {
+		t.Fatalf("a page not delivered is recorded as paged: %+v", hb)
+	}
+	mu.Lock()
+	fail = false
+	mu.Unlock()
+	clock.Add(2 * time.Minute)
+	if sum, _ = sweepOnce(t, env); !strings.Contains(sum, "on-call paged") {
+		t.Fatalf("next Sweep: %s", sum)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if delivered != 1 {
+		t.Fatalf("delivered %d pages", delivered)
+	}
+}
