@@ -374,3 +374,36 @@ func TestHeartbeatPageNotDeliveredIsTriedAgain(t *testing.T) {
 		t.Fatalf("delivered %d pages", delivered)
 	}
 }
+
+// TestStreamAfterReconcileRecordsTheLag: the other order. Reconcile finds
+// the leaked credential first and contains it; the stream delivers it
+// 9m30s later (Entra's risk events are offline and can be late): one
+// incident, one removal, "also seen by the stream, 9m30s later".
+func TestStreamAfterReconcileRecordsTheLag(t *testing.T) {
+	sim, env, clock := reconcileSystem(t, nil)
+	_, sys := sweepOnce(t, env)
+	clock.Add(9*time.Minute + 30*time.Second)
+	batch := filepath.Join("..", "..", "testdata", "demo", "batch.ndjson")
+	var out bytes.Buffer
+	env.Stdout, env.Stderr = &out, &out
+	if code := Main(context.Background(), []string{"replay", "--file", batch, "--execute", "--operator", "stream-in-test"}, env); code != 0 {
+		t.Fatalf("stream delivery exit %d:\n%s", code, out.String())
+	}
+	ins := incidentsOf(t, sys.ledger, "2856d6e8")
+	if len(ins) != 1 {
+		t.Fatalf("%d incidents", len(ins))
+	}
+	in, err := sys.ledger.Get(context.Background(), ins[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.Found == nil || in.Found.First != "reconcile" || in.Found.Later != "stream" || in.Found.Lag() != 9*time.Minute+30*time.Second {
+		t.Fatalf("found %+v", in.Found)
+	}
+	if !slices.ContainsFunc(in.History, func(e incident.Event) bool { return e.Detail == "also seen by the stream, 9m30s later" }) {
+		t.Errorf("no history line with the lag")
+	}
+	if n := removals(sim, "dbcd79c0-c3ea-46b9-9604-ff40d43b8618"); n != 1 {
+		t.Errorf("key removed %d times", n)
+	}
+}
