@@ -406,4 +406,8 @@ func TestStreamAfterReconcileRecordsTheLag(t *testing.T) {
 	if n := removals(sim, "dbcd79c0-c3ea-46b9-9604-ff40d43b8618"); n != 1 {
 		t.Errorf("key removed %d times", n)
 	}
+	out.Reset()
+	if code := Main(context.Background(), []string{"incidents", "show", in.ID}, env); code != 0 || !strings.Contains(out.String(), "found    first by the reconcile; the stream 9m30s later") {
+		t.Errorf("incidents show: exit %d\n%s", code, out.String())
+	}
 }
