@@ -208,8 +208,13 @@ func serve(ctx context.Context, args []string, env Env) error {
 	// Self-test events (spresponder selftest) are recorded, never acted on.
 	resp := selfTestResponder{next: sys.responder, ledger: sys.ledger, now: env.Now}
 	sw := sweeper{sys: sys, nets: nets, heartbeat: hb, log: log}
-	if cfg.Reconcile {
+	switch {
+	case cfg.Reconcile && len(cfg.Tenants) > 0:
 		sw.reconcile = newReconciler(sys, log, env.Now)
+	case cfg.Reconcile:
+		// Graph's items carry no tenant to check; the signals take the
+		// configured one, so without it there is nothing to reconcile as.
+		log.Warn("reconcile is off: SPRESPONDER_TENANTS is empty, and a reconcile signal takes the configured tenant")
 	}
 	srv := server.New(in, resp, sw, log).
 		WithLimits(lim).

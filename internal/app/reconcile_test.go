@@ -411,3 +411,12 @@ func TestStreamAfterReconcileRecordsTheLag(t *testing.T) {
 		t.Errorf("incidents show: exit %d\n%s", code, out.String())
 	}
 }
+
+// TestReplayGraphNeedsTheTenant: Graph's items carry no tenant, so
+// without the configured one replay --graph refuses with what to set.
+func TestReplayGraphNeedsTheTenant(t *testing.T) {
+	env, _, errb := testEnv(t, map[string]string{"SPRESPONDER_GRAPH_URL": "http://127.0.0.1:1/v1.0"})
+	if code := Main(context.Background(), []string{"replay", "--graph"}, env); code != 1 || !strings.Contains(errb.String(), "replay --graph needs SPRESPONDER_TENANTS") {
+		t.Fatalf("exit %d: %s", code, errb)
+	}
+}

@@ -22,6 +22,9 @@ import (
 // ago, as a reconcile round does, without moving the watermark: the
 // signals replay --graph plans or executes.
 func graphSignals(ctx context.Context, cfg config.Config, env Env, log *zap.Logger, since time.Duration) ([]detect.Signal, error) {
+	if len(cfg.Tenants) == 0 {
+		return nil, errors.New("replay --graph needs SPRESPONDER_TENANTS: Graph's items carry no tenant, so the signals take the configured one")
+	}
 	gr, err := newGraph(cfg)
 	if err != nil {
 		return nil, err

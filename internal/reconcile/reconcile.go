@@ -19,6 +19,13 @@
 // its page requests and, when throttled, stops early and backs off across
 // rounds (doubling, in the ledger, so every instance honours it) instead
 // of hammering.
+//
+// Not built yet (issue 12, later parts): the per-tenant Graph request
+// budget shared across instances. Today each instance paces its own
+// requests (Config.Pace) and only the backoff after a 429 is shared, so
+// several instances sweeping at once can together exceed one request per
+// second; the 429 that follows stops them all. Only the first configured
+// tenant is reconciled.
 package reconcile
 
 import (
