@@ -67,13 +67,14 @@ func NewHeartbeat(beats Beats, pager Pager, silences []Silence, log *zap.Logger,
 }
 
 // Arrived records that a batch carried records of these categories (counts
-// by category, as intake reports them; "other" is not a category). At most
-// one write per category a minute per instance. A heartbeat that cannot be
-// written is logged: it must never fail the batch it rides on.
+// by category, as intake reports them). Only watched categories are
+// written, at most once a minute per category per instance, to keep ledger
+// writes low. A heartbeat that cannot be written is logged: it must never
+// fail the batch it rides on.
 func (h *Heartbeat) Arrived(ctx context.Context, byCategory map[string]int) {
 	now := h.now()
 	for _, cat := range slices.Sorted(maps.Keys(byCategory)) {
-		if byCategory[cat] <= 0 || cat == "other" {
+		if byCategory[cat] <= 0 || !slices.ContainsFunc(h.silences, func(s Silence) bool { return s.Category == cat }) {
 			continue
 		}
 		h.mu.Lock()
