@@ -276,13 +276,15 @@ func TestReconcileBacksOffWhenThrottled(t *testing.T) {
 	if err != nil || !wm.At.IsZero() || wm.Throttled != 1 || !wm.BackoffUntil.Equal(clock.Now().Add(time.Minute)) {
 		t.Fatalf("after a throttled round: %+v %v", wm, err)
 	}
-	calls := sim.RouteCounts()[route]
+	const riskyRoute = "GET /identityProtection/riskyServicePrincipals"
+	calls, riskyCalls := sim.RouteCounts()[route], sim.RouteCounts()[riskyRoute]
 	clock.Add(30 * time.Second)
-	if sum, _ = sweepOnce(t, env); !strings.Contains(sum, "backing off after 1 throttled round(s)") || sim.RouteCounts()[route] != calls {
-		t.Fatalf("inside the backoff: %s; Graph calls %d -> %d", sum, calls, sim.RouteCounts()[route])
+	if sum, _ = sweepOnce(t, env); !strings.Contains(sum, "backing off after 1 throttled round(s)") || strings.Contains(sum, "riskyServicePrincipals") ||
+		sim.RouteCounts()[route] != calls || sim.RouteCounts()[riskyRoute] != riskyCalls {
+		t.Fatalf("inside the backoff: %s; Graph calls %d -> %d, risky %d -> %d", sum, calls, sim.RouteCounts()[route], riskyCalls, sim.RouteCounts()[riskyRoute])
 	}
 	clock.Add(time.Minute)
-	if sum, _ = sweepOnce(t, env); !strings.Contains(sum, "incident(s) new") {
+	if sum, _ = sweepOnce(t, env); !strings.Contains(sum, "incident(s) new") || sim.RouteCounts()[riskyRoute] == riskyCalls {
 		t.Fatalf("after the backoff: %s", sum)
 	}
 	if wm, _ = (ledger.Watermarks{L: sys.ledger}).Get(context.Background(), reconcile.Detections); !wm.At.Equal(clock.Now()) || wm.Throttled != 0 {

@@ -191,9 +191,10 @@ func (r *Reconciler) Round(ctx context.Context, log *zap.Logger) (Report, error)
 	for _, name := range []string{Detections, RiskyServicePrincipals} {
 		lr := r.list1(ctx, name, log)
 		rep.Lists = append(rep.Lists, lr)
-		if lr.Throttled {
+		if lr.Throttled || lr.Skipped != "" {
 			// The budget is the tenant's: the other list would be
-			// throttled too.
+			// throttled too, and reading it during the backoff is the
+			// hammering the backoff is there to stop.
 			break
 		}
 		if lr.Err != nil {
