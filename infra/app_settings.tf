@@ -70,5 +70,13 @@ locals {
     SPRESPONDER_TEAMS_TOKEN_AUDIENCE  = var.teams_token_audience
     SPRESPONDER_ARM_URL               = "https://management.azure.com"
     SPRESPONDER_STARTUP_CHECK_TIMEOUT = var.startup_check_timeout
+    # Reconcile with Graph and the per-category heartbeat, on the Sweep timer.
+    SPRESPONDER_RECONCILE          = tostring(var.reconcile)
+    SPRESPONDER_RECONCILE_OVERLAP  = var.reconcile_overlap
+    SPRESPONDER_RECONCILE_LOOKBACK = var.reconcile_lookback
+    SPRESPONDER_RECONCILE_PACE     = var.reconcile_pace
+    SPRESPONDER_HEARTBEAT_SIGNINS  = var.heartbeat_signins
+    SPRESPONDER_HEARTBEAT_RISK     = var.heartbeat_risk
+    SPRESPONDER_HEARTBEAT_AUDIT    = var.heartbeat_audit
   }
 }

@@ -509,3 +509,69 @@ variable "startup_check_timeout" {
     error_message = "startup_check_timeout must be a Go duration such as 5s."
   }
 }
+
+variable "reconcile" {
+  description = "SPRESPONDER_RECONCILE: on each Sweep, ask Graph for risk detections and risky service principals changed since the watermark, so a leak the stream never delivered is still handled."
+  type        = bool
+  default     = true
+}
+
+variable "reconcile_overlap" {
+  description = "SPRESPONDER_RECONCILE_OVERLAP: how far before the watermark each reconcile round starts (Entra updates records late)."
+  type        = string
+  default     = "5m"
+  validation {
+    condition     = can(regex("^[0-9]+(ms|s|m|h|d)$", var.reconcile_overlap))
+    error_message = "reconcile_overlap must be a Go duration such as 5m."
+  }
+}
+
+variable "reconcile_lookback" {
+  description = "SPRESPONDER_RECONCILE_LOOKBACK: how far back the first reconcile round looks."
+  type        = string
+  default     = "24h"
+  validation {
+    condition     = can(regex("^[0-9]+(ms|s|m|h|d)$", var.reconcile_lookback))
+    error_message = "reconcile_lookback must be a Go duration such as 24h."
+  }
+}
+
+variable "reconcile_pace" {
+  description = "SPRESPONDER_RECONCILE_PACE: wait between the Graph pages of a round (identity protection APIs allow about one request a second per tenant)."
+  type        = string
+  default     = "1s"
+  validation {
+    condition     = can(regex("^[0-9]+(ms|s|m|h|d)$", var.reconcile_pace))
+    error_message = "reconcile_pace must be a Go duration such as 1s."
+  }
+}
+
+variable "heartbeat_signins" {
+  description = "SPRESPONDER_HEARTBEAT_SIGNINS: page on-call when no ServicePrincipalSignInLogs record arrived for this long (0s: off)."
+  type        = string
+  default     = "30m"
+  validation {
+    condition     = can(regex("^[0-9]+(ms|s|m|h|d)$", var.heartbeat_signins))
+    error_message = "heartbeat_signins must be a Go duration such as 30m."
+  }
+}
+
+variable "heartbeat_risk" {
+  description = "SPRESPONDER_HEARTBEAT_RISK: the same for the risk categories, which are not continuous (0s: off; 7d is 168h)."
+  type        = string
+  default     = "0s"
+  validation {
+    condition     = can(regex("^[0-9]+(ms|s|m|h|d)$", var.heartbeat_risk))
+    error_message = "heartbeat_risk must be a Go duration such as 0s."
+  }
+}
+
+variable "heartbeat_audit" {
+  description = "SPRESPONDER_HEARTBEAT_AUDIT: the same for AuditLogs (0s: off)."
+  type        = string
+  default     = "0s"
+  validation {
+    condition     = can(regex("^[0-9]+(ms|s|m|h|d)$", var.heartbeat_audit))
+    error_message = "heartbeat_audit must be a Go duration such as 0s."
+  }
+}

@@ -23,6 +23,7 @@ import (
 	"github.com/spresponder/spresponder/internal/config"
 	"github.com/spresponder/spresponder/internal/detect"
 	"github.com/spresponder/spresponder/internal/hubreplay"
+	"github.com/spresponder/spresponder/internal/incident"
 	"github.com/spresponder/spresponder/internal/intake"
 	"github.com/spresponder/spresponder/internal/invocation"
 	"github.com/spresponder/spresponder/internal/ledger"
@@ -198,7 +199,8 @@ func serve(ctx context.Context, args []string, env Env) error {
 			log.Warn("allowed networks from Conditional Access not loaded yet (the timer retries)", zap.Error(err))
 		}
 	}()
-	in := newIntake(cfg, sys.ledger, nets, log, env.Now)
+	hb := newHeartbeat(sys, log, env.Now)
+	in := beatingIntake{Intake: newIntake(cfg, sys.ledger, nets, log, env.Now), hb: hb}
 	// The host starts the handler in the app root, beside host.json.
 	lim, how, err := server.LimitsFor("host.json", cfg.MaxInvocationBytes, cfg.MaxBytesInFlight)
 	if err != nil {
@@ -209,7 +211,16 @@ func serve(ctx context.Context, args []string, env Env) error {
 	startupCheck(ctx, cfg, sys.rules, log)
 	// Self-test events (spresponder selftest) are recorded, never acted on.
 	resp := selfTestResponder{next: sys.responder, ledger: sys.ledger, now: env.Now}
-	srv := server.New(in, resp, sweeper{sys: sys, nets: nets, log: log}, log).
+	sw := sweeper{sys: sys, nets: nets, heartbeat: hb, log: log}
+	switch {
+	case cfg.Reconcile && len(cfg.Tenants) > 0:
+		sw.reconcile = newReconciler(sys, log, env.Now)
+	case cfg.Reconcile:
+		// Graph's items carry no tenant to check; the signals take the
+		// configured one, so without it there is nothing to reconcile as.
+		log.Warn("reconcile is off: SPRESPONDER_TENANTS is empty, and a reconcile signal takes the configured tenant")
+	}
+	srv := server.New(in, resp, sw, log).
 		WithLimits(lim).
 		WithReplayer(httpReplayer{cfg: cfg, nets: nets, log: log, now: env.Now, keeper: sys.ledger, sys: sys}).
 		WithLostBatches(lostBatches{attempts: ledger.Attempts{L: sys.ledger, Now: env.Now}, pager: sys.pager, max: cfg.BatchAttempts, log: log, now: env.Now})
@@ -239,18 +250,29 @@ func runReplay(ctx context.Context, args []string, env Env) error {
 	hubName := fs.String("hub-name", "", "with --hub: event hub name (default $ENTRA_EVENTHUB_NAME)")
 	group := fs.String("consumer-group", "$Default", "with --hub: consumer group to read with; use one for on-call, not the Function App's")
 	maxEvents := fs.Int("max-events", hubreplay.DefaultMaxEvents, "with --hub: read at most this many events (replay is capped)")
+	fromGraph := fs.Bool("graph", false, "read what Graph lists as changed (risk detections and risky service principals) since --since, as the Sweep's reconcile does; the watermark is not moved")
+	since := fs.String("since", "24h", "with --graph: how far back, a duration (24h, 90m)")
+	held := fs.Bool("held", false, "re-run the signals of the ledger's held incidents (a plan; to carry one out, incidents redrive)")
+	parked := fs.Bool("parked", false, "re-run the signals of the ledger's parked incidents (a plan by default, --execute to act now)")
 	if err := parseFlags(fs, args, env); err != nil {
 		return usageError{err}
 	}
 	sources := 0
 	files = append(files, fs.Args()...)
-	for _, set := range []bool{len(files) > 0, *incidentID != "", *hub} {
+	for _, set := range []bool{len(files) > 0, *incidentID != "", *hub, *fromGraph, *held, *parked} {
 		if set {
 			sources++
 		}
 	}
 	if sources != 1 {
-		return usageError{errors.New("give one of --file, --hub (with --from) or --incident")}
+		return usageError{errors.New("give one of --file, --hub (with --from), --graph (with --since), --held, --parked or --incident")}
+	}
+	sinceD, err := time.ParseDuration(*since)
+	if err != nil || sinceD <= 0 {
+		return usageError{fmt.Errorf("--since %q: want a positive duration such as 24h", *since)}
+	}
+	if *held && *execute {
+		return usageError{errHeldNeedsRedrive}
 	}
 	if *hub != (*from != "") {
 		return usageError{errors.New("--hub and --from go together: the time range to replay")}
@@ -320,6 +342,34 @@ func runReplay(ctx context.Context, args []string, env Env) error {
 			return nil
 		}
 	}
+	if *fromGraph || *held || *parked {
+		switch {
+		case *fromGraph:
+			sigs, err = graphSignals(ctx, cfg, env, log, sinceD)
+		case *held:
+			var ids []string
+			sigs, ids, err = ledgerSignals(ctx, cfg, incident.StateHeld)
+			fmt.Fprintf(env.Stderr, "ledger: %d held incident(s)\n", len(ids))
+		default:
+			var ids []string
+			sigs, ids, err = ledgerSignals(ctx, cfg, incident.StateParked)
+			fmt.Fprintf(env.Stderr, "ledger: %d parked incident(s)\n", len(ids))
+		}
+		if err != nil {
+			return err
+		}
+		if *format == "json" {
+			if err := replay.WriteJSON(env.Stdout, sigs); err != nil {
+				return err
+			}
+		} else if err := replay.WriteTable(env.Stdout, sigs); err != nil {
+			return err
+		}
+		if *detectOnly || len(sigs) == 0 {
+			fmt.Fprintf(env.Stdout, "\nsummary: %d signal(s); nothing to run\n", len(sigs))
+			return nil
+		}
+	}
 	enforce := *execute
 	if *incidentID != "" {
 		stored, err := incidentFromConfiguredLedger(ctx, cfg, *incidentID)
@@ -352,6 +402,7 @@ func runReplay(ctx context.Context, args []string, env Env) error {
 		fmt.Fprintln(env.Stdout)
 		writeIncident(env.Stdout, in, !enforce)
 	}
+	writeSummary(env.Stdout, len(sigs), out, enforce)
 	return nothingRead
 }
 

@@ -33,14 +33,18 @@ var topics = map[string]topic{
 		},
 	},
 	"replay": {
-		usage:   "spresponder replay (--file F | --hub --from T [--to T] | --incident ID) [flags]",
-		summary: "Run events through the responder: a file, a time range of the Event Hub, or a stored incident's signals. It shows the plan and changes nothing unless --execute.",
+		usage:   "spresponder replay (--file F | --hub --from T [--to T] | --graph [--since D] | --held | --parked | --incident ID) [flags]",
+		summary: "Run events through the responder: a file, a time range of the Event Hub, what Graph lists as changed (as the Sweep's reconcile does), the ledger's held or parked incidents, or a stored incident's signals. It shows the plan and changes nothing unless --execute; a closing line sums up signals, incidents new / already handled and writes planned / done / refused.",
 		examples: []string{
 			"spresponder replay --file events.ndjson",
 			"spresponder replay --file events.ndjson --execute --operator alice",
 			"spresponder replay --file events.ndjson --detect-only --format json",
 			"spresponder replay --hub --from 2h --consumer-group oncall",
 			"spresponder replay --incident inc-0123456789abcdef01234567",
+			"spresponder replay --graph --since 24h",
+			"spresponder replay --graph --since 6h --execute --operator alice",
+			"spresponder replay --parked",
+			"spresponder replay --held",
 		},
 	},
 	"incidents": {

@@ -9,8 +9,10 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spresponder/spresponder/internal/config"
+	"github.com/spresponder/spresponder/internal/detect"
 	"github.com/spresponder/spresponder/internal/incident"
 	"github.com/spresponder/spresponder/internal/ledger"
 	"github.com/spresponder/spresponder/internal/playbook"
@@ -192,8 +194,17 @@ func writeIncident(w io.Writer, in *incident.Incident, plan bool) {
 	fmt.Fprintf(w, "incident %s  state %s  mode %s\n", in.ID, in.State, incident.ModeLabel(in.Mode))
 	fmt.Fprintf(w, "  app      %s  appId %s  service principal %s\n", name, orDash(in.App.AppID), orDash(in.App.ServicePrincipalID))
 	for _, s := range in.Signals {
+		if s.Source.Via == detect.ViaReconcile {
+			fmt.Fprintf(w, "  signal   %s %s %s (detection %s) from reconcile (Graph's list of changes)\n", s.Kind, s.RiskEventType, s.RiskLevel, orDash(s.DetectionID))
+			continue
+		}
 		fmt.Fprintf(w, "  signal   %s %s %s (detection %s) from %s seq %d event %d record %d\n", s.Kind, s.RiskEventType, s.RiskLevel,
 			orDash(s.DetectionID), orDash(s.Source.Partition), s.Source.SequenceNumber, s.Source.Event, s.Source.Record)
+	}
+	if f := in.Found; f != nil && f.Later != "" {
+		fmt.Fprintf(w, "  found    first by the %s; the %s %s later\n", f.First, f.Later, f.Lag().Round(time.Second))
+	} else if f != nil && f.First == "reconcile" {
+		fmt.Fprintf(w, "  found    by reconcile: the stream has not delivered it\n")
 	}
 	v := in.Verification
 	verified := "NOT verified"

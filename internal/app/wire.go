@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -26,6 +27,7 @@ import (
 	"github.com/spresponder/spresponder/internal/notify/teams"
 	"github.com/spresponder/spresponder/internal/playbook"
 	"github.com/spresponder/spresponder/internal/reach"
+	"github.com/spresponder/spresponder/internal/reconcile"
 	"github.com/spresponder/spresponder/internal/rules"
 )
 
@@ -263,11 +265,16 @@ func reachPlans(rs *rules.Set) map[string]playbook.ReachPlan {
 }
 
 // sweeper is the timer function: refresh the Conditional Access cache,
-// then let the playbook re-drive what is due.
+// let the playbook re-drive what is due, reconcile with Graph's lists of
+// changes (when on) and check the heartbeats. Each part runs even when
+// one before it failed: a ledger hiccup in the re-drive must not stop the
+// search for what the stream missed.
 type sweeper struct {
-	sys  *system
-	nets *capolicy.Networks
-	log  *zap.Logger
+	sys       *system
+	nets      *capolicy.Networks
+	reconcile *reconcile.Reconciler // nil: SPRESPONDER_RECONCILE=false
+	heartbeat *reconcile.Heartbeat
+	log       *zap.Logger
 }
 
 func (s sweeper) Sweep(ctx context.Context) (string, error) {
@@ -276,5 +283,17 @@ func (s sweeper) Sweep(ctx context.Context) (string, error) {
 			s.log.Warn("allowed networks not refreshed", zap.Error(err))
 		}
 	}
-	return s.sys.responder.Sweep(ctx, s.sys.store, s.log)
+	var sums []string
+	var errs []error
+	sum, err := s.sys.responder.Sweep(ctx, s.sys.store, s.log)
+	sums, errs = append(sums, sum), append(errs, err)
+	if s.reconcile != nil {
+		rep, err := s.reconcile.Round(ctx, s.log)
+		sums, errs = append(sums, rep.String()), append(errs, err)
+	}
+	if s.heartbeat != nil {
+		sum, err := s.heartbeat.Check(ctx)
+		sums, errs = append(sums, sum), append(errs, err)
+	}
+	return strings.Join(slices.DeleteFunc(sums, func(s string) bool { return s == "" }), "; "), errors.Join(errs...)
 }

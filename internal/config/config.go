@@ -60,6 +60,13 @@ var Settings = []Setting{
 	{"SPRESPONDER_ARM_URL", "https://management.azure.com", "Azure Resource Manager endpoint `spresponder check` reads Entra's diagnostic settings from (tests point it at a local server)."},
 	{"SPRESPONDER_STARTUP_CHECK_TIMEOUT", "5s", "`serve` runs `spresponder check` in the background at start-up and logs one summary line; this bounds it. `0s` turns it off."},
 	{"SPRESPONDER_STAGE_DEADLINE", "60s", "How long one run of an incident's stages may take before it is parked for the timer."},
+	{"SPRESPONDER_RECONCILE", "true", "`true`: every Sweep asks Graph for the service-principal risk detections and risky service principals changed since the watermark in the ledger and handles what the stream missed (permissions IdentityRiskEvent.Read.All and IdentityRiskyServicePrincipal.Read.All, which verification needs anyway)."},
+	{"SPRESPONDER_RECONCILE_OVERLAP", "5m", "How far before the watermark a reconcile round starts, for changes Graph shows late; what the overlap lists again is a duplicate in the ledger."},
+	{"SPRESPONDER_RECONCILE_LOOKBACK", "24h", "How far back the first reconcile round (no watermark yet) looks."},
+	{"SPRESPONDER_RECONCILE_PACE", "1s", "Wait between two Graph page requests of a reconcile round: identity protection allows about one request per second per tenant. `0s` does not wait (the simulated tenant)."},
+	{"SPRESPONDER_HEARTBEAT_SIGNINS", "30m", "On-call is paged once when no ServicePrincipalSignInLogs record has arrived for this long, and told when they flow again; checked on the Sweep. `0s` turns it off."},
+	{"SPRESPONDER_HEARTBEAT_RISK", "0s", "The same for ServicePrincipalRiskEvents and RiskyServicePrincipals; off by default, since a healthy tenant can go days without a risk record (7d is a sensible value)."},
+	{"SPRESPONDER_HEARTBEAT_AUDIT", "0s", "The same for AuditLogs; off by default."},
 	{"SPRESPONDER_LOG_LEVEL", "info", "debug, info, warn or error. Logs are JSON on stdout (the host records stderr as errors)."},
 	{"SPRESPONDER_SHUTDOWN_TIMEOUT", "30s", "How long SIGTERM waits for invocations in flight."},
 }
@@ -97,6 +104,15 @@ type Config struct {
 	SecurityContacts []string
 	PagerWebhook     string
 	StageDeadline    time.Duration
+
+	// Reconcile and heartbeat (internal/reconcile).
+	Reconcile         bool
+	ReconcileOverlap  time.Duration
+	ReconcileLookback time.Duration
+	ReconcilePace     time.Duration
+	HeartbeatSignIns  time.Duration
+	HeartbeatRisk     time.Duration
+	HeartbeatAudit    time.Duration
 
 	// TeamsBearerToken and TeamsTokenAudience feed the Authorization header
 	// of flows that require sign-in (at most one is set).
@@ -301,6 +317,24 @@ func Load(get Getenv, environ Environ) (Config, error) {
 	} else {
 		c.StartupCheckTimeout = d
 	}
+	if rc, err := strconv.ParseBool(val("SPRESPONDER_RECONCILE")); err != nil {
+		errs = append(errs, fmt.Errorf("SPRESPONDER_RECONCILE=%q: want true or false", val("SPRESPONDER_RECONCILE")))
+	} else {
+		c.Reconcile = rc
+	}
+	c.ReconcileOverlap = boundedDuration(&errs, val, "SPRESPONDER_RECONCILE_OVERLAP", time.Second, 24*time.Hour)
+	c.ReconcileLookback = boundedDuration(&errs, val, "SPRESPONDER_RECONCILE_LOOKBACK", time.Minute, 90*24*time.Hour)
+	c.ReconcilePace = boundedDuration(&errs, val, "SPRESPONDER_RECONCILE_PACE", 0, time.Minute)
+	c.HeartbeatSignIns = boundedDuration(&errs, val, "SPRESPONDER_HEARTBEAT_SIGNINS", 0, 90*24*time.Hour)
+	c.HeartbeatRisk = boundedDuration(&errs, val, "SPRESPONDER_HEARTBEAT_RISK", 0, 90*24*time.Hour)
+	c.HeartbeatAudit = boundedDuration(&errs, val, "SPRESPONDER_HEARTBEAT_AUDIT", 0, 90*24*time.Hour)
+	for _, name := range []string{"SPRESPONDER_HEARTBEAT_SIGNINS", "SPRESPONDER_HEARTBEAT_RISK", "SPRESPONDER_HEARTBEAT_AUDIT"} {
+		// A silence of a few Sweep periods (the timer runs every 2 minutes)
+		// would page between two batches of a quiet but healthy stream.
+		if d, err := parseDays(val(name)); err == nil && d > 0 && d < 10*time.Minute {
+			errs = append(errs, fmt.Errorf("%s=%q: want 0s (off) or at least 10m (the Sweep runs every 2 minutes and batches can be minutes apart)", name, val(name)))
+		}
+	}
 	c.MailFrom = val("SPRESPONDER_MAIL_FROM")
 	for _, a := range strings.Split(val("SPRESPONDER_SECURITY_CONTACT"), ",") {
 		if a = strings.TrimSpace(a); a != "" {
@@ -332,6 +366,28 @@ func durationSetting(errs *[]error, val func(string) string, name string) time.D
 	d, err := time.ParseDuration(val(name))
 	if err != nil || d <= 0 {
 		*errs = append(*errs, fmt.Errorf("%s=%q: want a positive duration such as 30s or 1h", name, val(name)))
+	}
+	return d
+}
+
+// parseDays is time.ParseDuration that also takes whole days ("7d"), the
+// unit a heartbeat of a quiet category is thought in.
+func parseDays(v string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days < 0 {
+			return 0, fmt.Errorf("%q is not a number of days", v)
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(v)
+}
+
+// boundedDuration reads a duration (or whole days) from lo to hi.
+func boundedDuration(errs *[]error, val func(string) string, name string, lo, hi time.Duration) time.Duration {
+	d, err := parseDays(val(name))
+	if err != nil || d < lo || d > hi {
+		*errs = append(*errs, fmt.Errorf("%s=%q: want a duration from %s to %s, such as 30m or 7d", name, val(name), lo, hi))
 	}
 	return d
 }

@@ -58,6 +58,22 @@ type Source struct {
 	EnqueuedTime   time.Time `json:"enqueuedTime,omitzero"`
 	Event          int       `json:"event"`  // index of the event in its batch
 	Record         int       `json:"record"` // index of the record in its event
+	// Via is the path that found the signal: empty for the event stream
+	// (the hub, or a file or hub range replayed), ViaReconcile for a
+	// Graph list of changes that a reconcile round or replay --graph read.
+	Via string `json:"via,omitempty"`
+}
+
+// ViaReconcile marks a signal made from Graph's list of changes rather
+// than from an Entra log record.
+const ViaReconcile = "reconcile"
+
+// PathOf names the path a signal came by: "stream" or "reconcile".
+func (s Source) PathOf() string {
+	if s.Via == "" {
+		return "stream"
+	}
+	return s.Via
 }
 
 // Signal is one fact worth acting on. The JSON names are a stable contract

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // toMap renders a value in its JSON shape, so that $select and $filter
@@ -230,7 +231,11 @@ func (p *filterParser) cmp() (func(map[string]any) bool, error) {
 	if !ok {
 		return nil, errFilter("could not find a property named '" + prop + "'")
 	}
-	if op := p.next(); !strings.EqualFold(op, "eq") {
+	op := p.next()
+	if strings.EqualFold(op, "ge") && rangeProps[name] {
+		return geTime(name, p.next())
+	}
+	if !strings.EqualFold(op, "eq") {
 		return nil, errFilter("only 'eq' is supported, got '" + op + "'")
 	}
 	lit := p.next()
@@ -243,6 +248,30 @@ func (p *filterParser) cmp() (func(map[string]any) bool, error) {
 		return func(m map[string]any) bool { b, ok := m[name].(bool); return ok && b == want }, nil
 	}
 	return nil, errFilter("'" + lit + "' is not a quoted string, true or false")
+}
+
+// rangeProps are the date fields a reconcile round filters on with ge
+// (lastUpdatedDateTime of a detection, riskLastUpdatedDateTime of a risky
+// service principal); no other field and no other range operator is
+// accepted, so a client that relies on more fails here as it might in
+// Graph.
+var rangeProps = map[string]bool{"lastUpdatedDateTime": true, "riskLastUpdatedDateTime": true}
+
+// geTime compiles "prop ge <DateTimeOffset>": an unquoted RFC 3339 literal,
+// as OData writes it. An object without the field does not match.
+func geTime(name, lit string) (func(map[string]any) bool, error) {
+	want, err := time.Parse(time.RFC3339Nano, lit)
+	if err != nil {
+		return nil, errFilter("'" + lit + "' is not a DateTimeOffset literal (unquoted, RFC 3339)")
+	}
+	return func(m map[string]any) bool {
+		s, ok := m[name].(string)
+		if !ok {
+			return false
+		}
+		t, err := time.Parse(time.RFC3339Nano, s)
+		return err == nil && !t.Before(want)
+	}, nil
 }
 
 func tokenize(s string) []string {

@@ -11,6 +11,7 @@ package incident
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -304,12 +305,38 @@ type Incident struct {
 	Attempts    int       `json:"attempts,omitempty"`
 	NextAttempt time.Time `json:"nextAttempt,omitzero"`
 	History     []Event   `json:"history"`
-	Created     time.Time `json:"created"`
-	Updated     time.Time `json:"updated"`
+	// Found says which path saw the incident first (the event stream or a
+	// reconcile round) and, once the other path delivered it too, when:
+	// the lag between them is what reconcile is worth.
+	Found *Found `json:"found,omitempty"`
+	// Mark and Alarm belong to control records (internal/ledger): a
+	// reconcile watermark and the end of its throttling backoff, or a log
+	// category's last arrival and when its silence was paged. History is
+	// append-only, so a value rewritten every few minutes lives here.
+	Mark    time.Time `json:"mark,omitzero"`
+	Alarm   time.Time `json:"alarm,omitzero"`
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
 
 	// ETag is the ledger's concurrency token for the stored version this copy
 	// was read from. It is not part of the stored document.
 	ETag string `json:"-"`
+}
+
+// Found records the paths that delivered an incident's signals.
+type Found struct {
+	First   string    `json:"first"` // "stream" or "reconcile"
+	FirstAt time.Time `json:"firstAt"`
+	Later   string    `json:"later,omitempty"` // the other path, once it delivered
+	LaterAt time.Time `json:"laterAt,omitzero"`
+}
+
+// Lag is how much later the second path delivered (0 while only one has).
+func (f *Found) Lag() time.Duration {
+	if f == nil || f.Later == "" {
+		return 0
+	}
+	return f.LaterAt.Sub(f.FirstAt)
 }
 
 // New opens an incident for a signal. The caller supplies the time.
@@ -328,9 +355,27 @@ func New(s detect.Signal, now time.Time) *Incident {
 			{Name: StepNotify, State: Pending},
 		},
 		History: []Event{{At: now, Step: "claim", What: "opened", Detail: string(s.Kind), Actor: "responder"}},
+		Found:   &Found{First: s.Source.PathOf(), FirstAt: now},
 		Created: now,
 		Updated: now,
 	}
+}
+
+// NoteSecondPath records, the first time a signal arrives by the path that
+// did not open the incident, which path it was and how much later, on the
+// incident and in its history. It reports whether it recorded anything.
+func (in *Incident) NoteSecondPath(s detect.Signal, now time.Time) bool {
+	path := s.Source.PathOf()
+	if in.Found == nil {
+		// Opened before paths were recorded: the stream was the only one.
+		in.Found = &Found{First: "stream", FirstAt: in.Created}
+	}
+	if path == in.Found.First || in.Found.Later != "" {
+		return false
+	}
+	in.Found.Later, in.Found.LaterAt = path, now
+	in.Record(now, "claim", "also seen by the "+path, fmt.Sprintf("also seen by the %s, %s later", path, in.Found.Lag().Round(time.Second)))
+	return true
 }
 
 // Step returns a pointer to the named step, adding it when missing.

@@ -31,6 +31,11 @@ const (
 	// and the batch is still not durable: the host checkpoints it anyway,
 	// so on-call must replay the partition's sequence range.
 	TriggerBatchLost Trigger = "batchLost"
+	// TriggerStreamSilent: no record of a log category has reached the
+	// responder for longer than its heartbeat allows (internal/reconcile);
+	// TriggerStreamResumed: it flows again after such a page.
+	TriggerStreamSilent  Trigger = "streamSilent"
+	TriggerStreamResumed Trigger = "streamResumed"
 )
 
 // Severities of a page.

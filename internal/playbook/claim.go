@@ -89,7 +89,17 @@ func (r *Responder) Handle(ctx context.Context, sigs []detect.Signal, log *zap.L
 			out.Proof += n
 			continue
 		}
-		if id, ok := bySP[strings.ToLower(s.ServicePrincipalID)]; ok {
+		id, ok := bySP[strings.ToLower(s.ServicePrincipalID)]
+		if !ok && s.Source.Via == detect.ViaReconcile {
+			// The stream folds a risk-state change into the credential
+			// incident of the same batch, so no incident has its key; the
+			// same state found by reconcile belongs to that incident too.
+			var err error
+			if id, ok, err = r.stateRecordedOn(ctx, s); err != nil {
+				return out, err
+			}
+		}
+		if ok {
 			if _, err := r.store.Mutate(ctx, id, func(cur *incident.Incident) error {
 				mergeSignal(cur, s, r.now())
 				return nil
@@ -165,7 +175,12 @@ func mergeSignal(in *incident.Incident, s detect.Signal, now time.Time) {
 		return
 	}
 	in.Signals = append(in.Signals, s)
-	in.Record(now, "claim", "duplicate", fmt.Sprintf("%s from partition %s seq %d", s.Kind, s.Source.Partition, s.Source.SequenceNumber))
+	if s.Source.Via == detect.ViaReconcile {
+		in.Record(now, "claim", "duplicate", fmt.Sprintf("%s found by reconcile in Graph's list of changes", s.Kind))
+	} else {
+		in.Record(now, "claim", "duplicate", fmt.Sprintf("%s from partition %s seq %d", s.Kind, s.Source.Partition, s.Source.SequenceNumber))
+	}
+	in.NoteSecondPath(s, now)
 }
 
 // attachProof adds a blocked sign-in to the incidents of its service
@@ -208,4 +223,22 @@ func (r *Responder) attachProof(ctx context.Context, s detect.Signal, cache map[
 		n++
 	}
 	return n, nil
+}
+
+// stateRecordedOn finds an incident of the signal's service principal that
+// already records the same risk state (a RiskyServicePrincipal signal with
+// the same detection id, "state:atRisk"), from whichever path.
+func (r *Responder) stateRecordedOn(ctx context.Context, s detect.Signal) (string, bool, error) {
+	ins, err := r.store.ByServicePrincipal(ctx, strings.ToLower(s.ServicePrincipalID))
+	if err != nil {
+		return "", false, fmt.Errorf("look up incidents of %s: %w", s.ServicePrincipalID, err)
+	}
+	for _, in := range ins {
+		if slices.ContainsFunc(in.Signals, func(old detect.Signal) bool {
+			return old.Kind == detect.RiskyServicePrincipal && strings.EqualFold(old.DetectionID, s.DetectionID)
+		}) {
+			return in.ID, true, nil
+		}
+	}
+	return "", false, nil
 }
