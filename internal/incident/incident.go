@@ -185,6 +185,7 @@ const (
 	ModeHeld       = "held"       // the blast-radius breaker withheld the write
 	ModeKillSwitch = "killSwitch" // the kill switch is on
 	ModeUnverified = "unverified" // Graph did not verify the signal: no write
+	ModeNoWrite    = "noWrite"    // verified, and nothing to write (a notify-only rule, a key already gone)
 )
 
 // ModeLabel is the words a person reads for a mode.
@@ -202,6 +203,8 @@ func ModeLabel(mode string) string {
 		return "kill switch on (notify only)"
 	case ModeUnverified:
 		return "unverified (no write)"
+	case ModeNoWrite:
+		return "no write needed"
 	case "":
 		return "not decided yet"
 	}

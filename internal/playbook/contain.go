@@ -56,6 +56,9 @@ func (x *pass) contain(ctx context.Context) error {
 		}
 	}
 	if len(planned) == 0 {
+		if x.in.Mode == "" {
+			x.in.Mode = incident.ModeNoWrite
+		}
 		x.skip(incident.StepContain, "nothing to contain: "+x.nothingReason())
 		return nil
 	}
