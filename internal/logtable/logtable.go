@@ -118,7 +118,9 @@ func Record(row Row, opt Options) ([]byte, error) {
 		// category, so intake counts it as an unknown category.
 		t = &table{category: tableName}
 	}
-	m.set("category", "Type", json.RawMessage(quote(t.category)))
+	if err := m.set("category", "Type", json.RawMessage(quote(t.category))); err != nil {
+		return nil, err
+	}
 	for _, c := range row {
 		if len(c.Value) == 0 || isNull(c.Value) {
 			continue

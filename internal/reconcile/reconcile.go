@@ -175,9 +175,6 @@ func (r Report) String() string {
 	return "reconcile: " + strings.Join(parts, "; ")
 }
 
-// errThrottled stops a round.
-var errThrottled = errors.New("throttled")
-
 // Round runs one reconcile round over both lists. The error is non-nil
 // when a list could not be read or its signals not made durable; the
 // report says how far each list got either way. A throttled list is not

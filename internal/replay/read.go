@@ -283,7 +283,7 @@ func (f *File) queryAPI(doc []byte, opt Options) error {
 		} `json:"tables"`
 	}
 	if err := json.Unmarshal(doc, &res); err != nil {
-		return fmt.Errorf("Log Analytics query result: %w", err)
+		return fmt.Errorf("read a Log Analytics query result: %w", err)
 	}
 	n := 0
 	for ti, tb := range res.Tables {

@@ -134,7 +134,7 @@ func MakePlan(ctx context.Context, dir Directory, o Options) (*Plan, error) {
 		}
 		id, ok := gr.RoleID(perm)
 		if !ok {
-			return nil, fmt.Errorf("Microsoft Graph's service principal offers no application permission %s", perm)
+			return nil, fmt.Errorf("the Microsoft Graph service principal offers no application permission %s", perm)
 		}
 		g.RoleID = id
 		switch {
