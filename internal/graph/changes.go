@@ -51,24 +51,12 @@ func (c *Client) DetectionsChangedSince(ctx context.Context, since time.Time, ne
 		}
 		for _, m := range resp.GetValue() {
 			d := directory.ListedDetection{
-				Detection: directory.Detection{
-					ID: deref(m.GetId()), RiskEventType: deref(m.GetRiskEventType()), ServicePrincipalID: deref(m.GetServicePrincipalId()),
-					AppID: deref(m.GetAppId()), KeyIDs: m.GetKeyIds(), Detected: derefTime(m.GetDetectedDateTime()),
-				},
+				Detection:   detectionOf(m),
 				DisplayName: deref(m.GetServicePrincipalDisplayName()), IPAddress: deref(m.GetIpAddress()),
 				ActivityTime: derefTime(m.GetActivityDateTime()), LastUpdated: derefTime(m.GetLastUpdatedDateTime()),
 			}
 			if v := m.GetActivity(); v != nil {
 				d.Activity = v.String()
-			}
-			if v := m.GetRiskLevel(); v != nil {
-				d.RiskLevel = v.String()
-			}
-			if v := m.GetRiskState(); v != nil {
-				d.RiskState = v.String()
-			}
-			if v := m.GetRiskDetail(); v != nil {
-				d.RiskDetail = v.String()
 			}
 			out = append(out, d)
 		}
@@ -100,20 +88,10 @@ func (c *Client) RiskyServicePrincipalsChangedSince(ctx context.Context, since t
 			return err
 		}
 		for _, m := range resp.GetValue() {
-			r := directory.ListedRiskyServicePrincipal{
-				RiskyServicePrincipal: directory.RiskyServicePrincipal{ID: deref(m.GetId()), AppID: deref(m.GetAppId())},
+			out = append(out, directory.ListedRiskyServicePrincipal{
+				RiskyServicePrincipal: riskyOf(m),
 				DisplayName:           deref(m.GetDisplayName()), LastUpdated: derefTime(m.GetRiskLastUpdatedDateTime()),
-			}
-			if v := m.GetRiskLevel(); v != nil {
-				r.RiskLevel = v.String()
-			}
-			if v := m.GetRiskState(); v != nil {
-				r.RiskState = v.String()
-			}
-			if v := m.GetRiskDetail(); v != nil {
-				r.RiskDetail = v.String()
-			}
-			out = append(out, r)
+			})
 		}
 		link = deref(resp.GetOdataNextLink())
 		return nil

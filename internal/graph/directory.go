@@ -38,19 +38,7 @@ func (c *Client) Detection(ctx context.Context, id string) (directory.Detection,
 		if err != nil {
 			return err
 		}
-		d = directory.Detection{
-			ID: deref(m.GetId()), RiskEventType: deref(m.GetRiskEventType()), ServicePrincipalID: deref(m.GetServicePrincipalId()),
-			AppID: deref(m.GetAppId()), KeyIDs: m.GetKeyIds(), Detected: derefTime(m.GetDetectedDateTime()),
-		}
-		if v := m.GetRiskLevel(); v != nil {
-			d.RiskLevel = v.String()
-		}
-		if v := m.GetRiskState(); v != nil {
-			d.RiskState = v.String()
-		}
-		if v := m.GetRiskDetail(); v != nil {
-			d.RiskDetail = v.String()
-		}
+		d = detectionOf(m)
 		return nil
 	})
 	return d, err
@@ -66,19 +54,44 @@ func (c *Client) RiskyServicePrincipal(ctx context.Context, spID string) (direct
 		if err != nil {
 			return err
 		}
-		r = directory.RiskyServicePrincipal{ID: deref(m.GetId()), AppID: deref(m.GetAppId())}
-		if v := m.GetRiskLevel(); v != nil {
-			r.RiskLevel = v.String()
-		}
-		if v := m.GetRiskState(); v != nil {
-			r.RiskState = v.String()
-		}
-		if v := m.GetRiskDetail(); v != nil {
-			r.RiskDetail = v.String()
-		}
+		r = riskyOf(m)
 		return nil
 	})
 	return r, err
+}
+
+// detectionOf maps the SDK's detection to the directory's, once for the
+// single read and the change list.
+func detectionOf(m models.ServicePrincipalRiskDetectionable) directory.Detection {
+	d := directory.Detection{
+		ID: deref(m.GetId()), RiskEventType: deref(m.GetRiskEventType()), ServicePrincipalID: deref(m.GetServicePrincipalId()),
+		AppID: deref(m.GetAppId()), KeyIDs: m.GetKeyIds(), Detected: derefTime(m.GetDetectedDateTime()),
+	}
+	if v := m.GetRiskLevel(); v != nil {
+		d.RiskLevel = v.String()
+	}
+	if v := m.GetRiskState(); v != nil {
+		d.RiskState = v.String()
+	}
+	if v := m.GetRiskDetail(); v != nil {
+		d.RiskDetail = v.String()
+	}
+	return d
+}
+
+// riskyOf maps the SDK's risky service principal to the directory's.
+func riskyOf(m models.RiskyServicePrincipalable) directory.RiskyServicePrincipal {
+	r := directory.RiskyServicePrincipal{ID: deref(m.GetId()), AppID: deref(m.GetAppId())}
+	if v := m.GetRiskLevel(); v != nil {
+		r.RiskLevel = v.String()
+	}
+	if v := m.GetRiskState(); v != nil {
+		r.RiskState = v.String()
+	}
+	if v := m.GetRiskDetail(); v != nil {
+		r.RiskDetail = v.String()
+	}
+	return r
 }
 
 // Application reads an application by appId with its credentials

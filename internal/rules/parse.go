@@ -13,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/spresponder/spresponder/internal/detect"
+	"github.com/spresponder/spresponder/internal/ids"
 )
 
 // Error is one problem in a rules file. Parse returns all it finds, joined
@@ -311,7 +312,7 @@ func (p *parser) apps(n *yaml.Node) map[string]AppRule {
 		k, v := resolve(n.Content[i]), resolve(n.Content[i+1])
 		path := fmt.Sprintf("apps[%q]", k.Value)
 		id := strings.ToLower(strings.TrimSpace(k.Value))
-		if k.Kind != yaml.ScalarNode || !isGUID(id) {
+		if k.Kind != yaml.ScalarNode || !ids.IsGUID(id) {
 			p.errorf(k, "apps", "key %s is not an appId (the application's client id, a GUID such as 6131d760-7fda-4db5-8bb1-b771898e9f15)", describe(k))
 			continue
 		}

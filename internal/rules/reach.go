@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/spresponder/spresponder/internal/ids"
 )
 
 // The reach of a leaked credential (internal/reach) is assessed after
@@ -87,7 +89,7 @@ func (p *parser) tiers(n *yaml.Node) map[string]string {
 			continue
 		}
 		lower[strings.ToLower(key)] = k.Line
-		if res, name, ok := strings.Cut(key, "/"); ok && (!isGUID(strings.ToLower(res)) || name == "") {
+		if res, name, ok := strings.Cut(key, "/"); ok && (!ids.IsGUID(strings.ToLower(res)) || name == "") {
 			p.errorf(k, path, "%q: a qualified permission is <resource appId>/<permission>, such as fc780465-2017-40d4-a0c5-307022471b92/Machine.Isolate", key)
 			continue
 		}

@@ -154,27 +154,6 @@ func distance(a, b string) int {
 	return prev[len(b)]
 }
 
-// isGUID accepts the 8-4-4-4-12 hex form Entra uses for ids.
-func isGUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
-}
-
 func kindStrings() []string {
 	var out []string
 	for _, k := range ruleKinds() {
