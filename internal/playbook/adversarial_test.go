@@ -379,3 +379,23 @@ func (h *harness) instance() *playbook.Responder {
 	st := ledger.Store{L: led}
 	return playbook.New(cli, st, h.rules, breaker.New(breaker.NewMemory(), h.limit, time.Hour, time.Now), nil, h.pages, cfg, h.log, time.Now, playbook.WithGuards(st))
 }
+
+// Attack: a forged event names a real key; a person resolves it as
+// forged. The decision must not cover that key: only keys Graph verified
+// for the incident carry a person's decision forward, else a forged event
+// would switch off the containment of a later, genuine leak of the key.
+func TestAttackResolvingAForgedEventDoesNotShieldItsKey(t *testing.T) {
+	h := newHarness(t)
+	forged := h.only(h.handle(leak(tfApp, tfSP, "00112233445566778899aabbccddeeff00112233445566778899", tfSecret)))
+	if forged.Verification.Verified {
+		t.Fatalf("the forged detection was verified: %+v", forged.Verification)
+	}
+	if err := playbook.Resolve(context.Background(), h.store, forged.ID, "alice", "forged event, ignore", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	genuine := h.only(h.handle(leak(tfApp, tfSP, tfLeak, tfSecret)))
+	pw, _ := h.appKeys(tfApp)
+	if genuine.State != incident.StateDone || slices.Contains(pw, tfSecret) {
+		t.Fatalf("a genuine leak of the key was shielded by the forged event's resolution: state %s, secrets %v", genuine.State, pw)
+	}
+}

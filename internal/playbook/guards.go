@@ -111,7 +111,7 @@ type Resolver interface {
 }
 
 // Resolve closes an incident with a person's decision, and keeps that
-// decision for every (service principal, key) pair the incident is about,
+// decision for every (service principal, key) pair Graph verified for it,
 // so a later variant of the same signal (another detection id, an extra
 // key id, another case) does not reopen it.
 func Resolve(ctx context.Context, store Resolver, id, by, note string, now time.Time) error {
@@ -127,25 +127,17 @@ func Resolve(ctx context.Context, store Resolver, id, by, note string, now time.
 	if err != nil {
 		return fmt.Errorf("resolve %s: %w", id, err)
 	}
+	// Only what Graph verified carries the decision forward: the service
+	// principal Graph named and the keys its detection named. Key ids the
+	// event alone gave could be forged, and a decision on them would switch
+	// off the containment of a later, genuine leak of that key.
 	sp := in.App.ServicePrincipalID
-	if sp == "" {
-		sp = in.Key.ServicePrincipalID
-	}
-	if sp == "" {
+	if sp == "" || !in.Verification.Verified {
 		return nil
 	}
 	var keys []string
 	for _, c := range in.Credentials {
-		keys = append(keys, c.KeyID)
-	}
-	if len(keys) == 0 {
-		keys = in.Key.KeyIDs
-	}
-	for _, s := range in.Signals {
-		keys = append(keys, s.KeyIDs...)
-	}
-	for i := range keys {
-		keys[i] = strings.ToLower(keys[i])
+		keys = append(keys, strings.ToLower(c.KeyID))
 	}
 	slices.Sort(keys)
 	var errs []error
