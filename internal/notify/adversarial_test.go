@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spresponder/spresponder/internal/detect"
 	"github.com/spresponder/spresponder/internal/incident"
 	"github.com/spresponder/spresponder/internal/notify"
 	"github.com/spresponder/spresponder/internal/notify/email"
@@ -619,5 +620,39 @@ func TestAttackDownThenUpSendsOnlyWhatWasNotDelivered(t *testing.T) {
 	}
 	if n := notification(t, in, notify.ChannelTeams, teams.TargetDefault); n.State != incident.Done || n.Reason != "" {
 		t.Errorf("teams after the second call = %+v", n)
+	}
+}
+
+// Attack: the service principal is at risk in Graph (so a risky sign-in is
+// verified), and a forged sign-in names a key of the app. Graph named no
+// key: the owners must not be told to delete or rotate the one the event
+// names, nor that a credential is "at risk, not removed".
+func TestAttackEventOnlyKeyIsNotNamedToOwners(t *testing.T) {
+	const eventKey = "0badc0de-1111-4222-8333-444455556666"
+	in := notifytest.ExampleIncident()
+	in.Verification = incident.Verification{Verified: true, Method: "riskyServicePrincipal", Detail: "Graph shows the service principal atRisk"}
+	in.Credentials = nil
+	in.Actions = nil
+	in.Mode = incident.ModeNoWrite
+	for i := range in.Signals {
+		in.Signals[i].Kind = detect.RiskySignIn
+		in.Signals[i].RiskEventType = detect.UnexpectedNetwork
+		in.Signals[i].KeyIDs = []string{eventKey}
+	}
+	card, err := notify.RenderCard(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := notify.RenderEmail(in, in.Recipients[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, out := range map[string]string{"card": string(card), "html": e.HTML, "text": e.Text, "subject": e.Subject} {
+		if strings.Contains(strings.ReplaceAll(out, "\\u0026", "&"), "delete the old one") {
+			t.Errorf("%s tells the owner to delete a key Graph did not name", name)
+		}
+		if strings.Contains(out, "not removed") {
+			t.Errorf("%s says a credential was not removed, for a key Graph did not name: %.200s", name, out)
+		}
 	}
 }

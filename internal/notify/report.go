@@ -350,13 +350,13 @@ func isRemoval(kind string) bool {
 
 func assess(in *incident.Incident) outcome {
 	var o outcome
+	// Only the keys Graph named (verify's credentials, still present) are
+	// credentials at risk: a key the event alone names may be forged, and
+	// the owners must not be told to act on it.
 	keys := map[string]bool{}
 	for _, cr := range in.Credentials {
-		keys[strings.ToLower(cr.KeyID)] = true
-	}
-	for _, s := range in.Signals {
-		for _, k := range s.KeyIDs {
-			keys[strings.ToLower(k)] = true
+		if cr.Found {
+			keys[strings.ToLower(cr.KeyID)] = true
 		}
 	}
 	o.credentials = len(keys)

@@ -77,12 +77,10 @@ func credentialKeys(in *incident.Incident, c func(string) string) string {
 			keys = append(keys, c(k))
 		}
 	}
+	// Graph's keys only: see assess.
 	for _, cr := range in.Credentials {
-		add(cr.KeyID)
-	}
-	for _, s := range in.Signals {
-		for _, k := range s.KeyIDs {
-			add(k)
+		if cr.Found {
+			add(cr.KeyID)
 		}
 	}
 	if len(keys) > 3 {
