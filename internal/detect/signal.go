@@ -165,15 +165,19 @@ func (s Signal) CheckIDs() error {
 			return err
 		}
 	}
-	if s.DetectionID != "" {
-		d := s.DetectionID
-		if s.Kind == RiskyServicePrincipal {
-			// Made by detect from the risk state, not taken from the record.
-			d = strings.TrimPrefix(d, "state:")
-		}
-		if err := ids.CheckDetectionID("detectionId", d); err != nil {
+	if s.DetectionID != "" && !s.LegacyStateID() {
+		if err := ids.CheckDetectionID("detectionId", s.DetectionID); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// LegacyStateID reports whether the signal is a RiskyServicePrincipal
+// signal as versions before RiskState had one meaning stored it: with the
+// risk state copied into DetectionID as "state:<riskState>". Such signals
+// are read back from older ledgers (replay --incident, --parked, --held);
+// they are accepted, and their DetectionID is never read as a detection.
+func (s Signal) LegacyStateID() bool {
+	return s.Kind == RiskyServicePrincipal && strings.EqualFold(s.DetectionID, "state:"+s.RiskState)
 }

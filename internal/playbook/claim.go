@@ -227,7 +227,7 @@ func (r *Responder) attachProof(ctx context.Context, s detect.Signal, cache map[
 
 // stateRecordedOn finds an incident of the signal's service principal that
 // already records the same risk state (a RiskyServicePrincipal signal with
-// the same detection id, "state:atRisk"), from whichever path.
+// the same RiskState, atRisk say), from whichever path.
 func (r *Responder) stateRecordedOn(ctx context.Context, s detect.Signal) (string, bool, error) {
 	ins, err := r.store.ByServicePrincipal(ctx, strings.ToLower(s.ServicePrincipalID))
 	if err != nil {
@@ -235,7 +235,7 @@ func (r *Responder) stateRecordedOn(ctx context.Context, s detect.Signal) (strin
 	}
 	for _, in := range ins {
 		if slices.ContainsFunc(in.Signals, func(old detect.Signal) bool {
-			return old.Kind == detect.RiskyServicePrincipal && strings.EqualFold(old.DetectionID, s.DetectionID)
+			return old.Kind == detect.RiskyServicePrincipal && strings.EqualFold(old.RiskState, s.RiskState)
 		}) {
 			return in.ID, true, nil
 		}
