@@ -200,7 +200,7 @@ func serve(ctx context.Context, args []string, env Env) error {
 		}
 	}()
 	hb := newHeartbeat(sys, log, env.Now)
-	in := beatingIntake{Intake: newIntake(cfg, sys.ledger, nets, log, env.Now), hb: hb}
+	in := newIntake(cfg, sys.ledger, nets, log, env.Now)
 	// The host starts the handler in the app root, beside host.json.
 	lim, how, err := server.LimitsFor("host.json", cfg.MaxInvocationBytes, cfg.MaxBytesInFlight)
 	if err != nil {
@@ -209,8 +209,6 @@ func serve(ctx context.Context, args []string, env Env) error {
 	log.Info("invocation limits", zap.Int64("max_invocation_bytes", lim.MaxBodyBytes), zap.Int64("max_bytes_in_flight", lim.MaxBytesInFlight), zap.String("from", how))
 	// The preflight check, in the background: one summary log line.
 	startupCheck(ctx, cfg, sys.rules, log)
-	// Self-test events (spresponder selftest) are recorded, never acted on.
-	resp := selfTestResponder{next: sys.responder, ledger: sys.ledger, now: env.Now}
 	sw := sweeper{sys: sys, nets: nets, heartbeat: hb, log: log}
 	switch {
 	case cfg.Reconcile && len(cfg.Tenants) > 0:
@@ -220,8 +218,9 @@ func serve(ctx context.Context, args []string, env Env) error {
 		// configured one, so without it there is nothing to reconcile as.
 		log.Warn("reconcile is off: SPRESPONDER_TENANTS is empty, and a reconcile signal takes the configured tenant")
 	}
-	srv := server.New(in, resp, sw, log).
+	srv := server.New(in, sys.responder, sw, log).
 		WithLimits(lim).
+		WithArrivals(hb).
 		WithReplayer(httpReplayer{cfg: cfg, nets: nets, log: log, now: env.Now, keeper: sys.ledger, sys: sys}).
 		WithLostBatches(lostBatches{attempts: ledger.Attempts{L: sys.ledger, Now: env.Now}, pager: sys.pager, max: cfg.BatchAttempts, log: log, now: env.Now})
 	log.Info("spresponder serving", zap.String("addr", ln.Addr().String()), zap.String("version", Version),

@@ -52,9 +52,6 @@ func ledgerSignals(ctx context.Context, cfg config.Config, state incident.State)
 	var sigs []detect.Signal
 	var ids []string
 	for _, in := range ins {
-		if ledger.IsControl(in.ID) {
-			continue
-		}
 		ids = append(ids, in.ID)
 		sigs = append(sigs, in.Signals...)
 	}

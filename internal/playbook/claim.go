@@ -27,7 +27,8 @@ type Outcome struct {
 // Handle is the playbook's one entry for signals: it claims an incident
 // for every actionable signal (durably: an error means the batch must be
 // retried), attaches blocked sign-ins as proof, and then runs the
-// incidents' stages. A stage that fails parks its incident for the timer;
+// incidents' stages. A self-test signal (`spresponder selftest`) is only
+// marked in the store: no incident, no Graph call, no write, no notice. A stage that fails parks its incident for the timer;
 // that is not an error of Handle. Run takes one stored incident (the Sweep,
 // a redrive); Sweep is the timer's.
 func (r *Responder) Handle(ctx context.Context, sigs []detect.Signal, log *zap.Logger) (Outcome, error) {
@@ -67,6 +68,15 @@ func (r *Responder) Handle(ctx context.Context, sigs []detect.Signal, log *zap.L
 		switch s.Kind {
 		case detect.BlockedSignIn, detect.RiskyServicePrincipal:
 			later = append(later, s)
+			continue
+		case detect.SelfTest:
+			// A redelivered self-test is a duplicate, not an error; a
+			// ledger failure fails the batch, as for any signal.
+			first, err := r.store.MarkSelfTest(ctx, s.DetectionID, r.now())
+			if err != nil {
+				return out, err
+			}
+			log.Info("self-test event received: recorded, never acted on", zap.String("detection_id", s.DetectionID), zap.Bool("first_delivery", first))
 			continue
 		}
 		id, err := claimInto(s)
