@@ -10,6 +10,8 @@ import (
 	"github.com/spresponder/spresponder/internal/graphsim"
 	"github.com/spresponder/spresponder/internal/incident"
 	"github.com/spresponder/spresponder/internal/ledger"
+	"github.com/spresponder/spresponder/internal/playbook"
+	rulesfile "github.com/spresponder/spresponder/internal/rules"
 )
 
 // A person's decision recorded by the version before control records had
@@ -65,5 +67,24 @@ func TestSelfTestIsMarkedNeverActedOn(t *testing.T) {
 	all, err := h.store.L.List(context.Background(), ledger.Filter{})
 	if err != nil || len(all) != 0 {
 		t.Fatalf("ledger lists %d incidents after a self-test (%v)", len(all), err)
+	}
+}
+
+// The shipped rules file, as the playbook reads it: a leaked credential is
+// contained, checked and told; a risky sign-in never removes a key; a
+// self-test matches no rule.
+func TestFromRulesShippedFile(t *testing.T) {
+	r := playbook.FromRules(rulesfile.Default())
+	p, ok := r.Plan(leak(tfApp, tfSP, tfLeak, tfSecret))
+	if !ok || !p.RemoveCredential || !p.CheckPolicy || !p.Notify || p.Rule == "" {
+		t.Fatalf("leaked credential: %+v %v", p, ok)
+	}
+	sig := leak(tfApp, tfSP, "", tfSecret)
+	sig.Kind, sig.RiskEventType = detect.RiskySignIn, ""
+	if p, ok := r.Plan(sig); ok && p.RemoveCredential {
+		t.Fatalf("risky sign-in removes a key: %+v", p)
+	}
+	if _, ok := r.Plan(detect.Signal{Kind: detect.SelfTest, TenantID: tenant}); ok {
+		t.Fatal("a self-test matches a rule")
 	}
 }
