@@ -327,13 +327,7 @@ type Incident struct {
 	// Found says which path saw the incident first (the event stream or a
 	// reconcile round) and, once the other path delivered it too, when:
 	// the lag between them is what reconcile is worth.
-	Found *Found `json:"found,omitempty"`
-	// Mark and Alarm belong to control records (internal/ledger): a
-	// reconcile watermark and the end of its throttling backoff, or a log
-	// category's last arrival and when its silence was paged. History is
-	// append-only, so a value rewritten every few minutes lives here.
-	Mark    time.Time `json:"mark,omitzero"`
-	Alarm   time.Time `json:"alarm,omitzero"`
+	Found   *Found    `json:"found,omitempty"`
 	Created time.Time `json:"created"`
 	Updated time.Time `json:"updated"`
 
