@@ -346,7 +346,7 @@ func (b *Batch) AuditLog(rec []byte, tenant string, src Source) (Outcome, error)
 		Operation: strings.TrimSpace(a.Properties.ActivityDisplayName),
 		Result:    a.Properties.Result,
 		Time:      firstTime(a.Properties.ActivityDateTime, a.Time),
-		Activity:  a.Properties.OperationType,
+		OpType:    a.Properties.OperationType,
 		Tolerated: a.Tolerated,
 		Source:    src,
 	}

@@ -43,9 +43,10 @@ const (
 	// CredentialChange: an AuditLogs credential-management activity on an
 	// application or service principal (the responder's own removals show up
 	// here too, which later confirms them). It has fields of its own:
-	// AuditID, Operation, TargetObjectID, TargetType, KeysAdded,
+	// AuditID, Operation, OpType, TargetObjectID, TargetType, KeysAdded,
 	// KeysRemoved, InitiatedBy, Result (KeyIDs holds the added and the
-	// removed keys); the risk-detection fields stay empty.
+	// removed keys); the risk-detection fields (DetectionID, RiskEventType,
+	// RiskState, Activity) stay empty.
 	CredentialChange Kind = "credentialChange"
 )
 
@@ -105,6 +106,7 @@ type Signal struct {
 	// Credential changes (Kind CredentialChange) only.
 	AuditID        string   `json:"auditId,omitempty"`        // the audit record's id
 	Operation      string   `json:"operation,omitempty"`      // the audited activity, as Entra names it
+	OpType         string   `json:"operationType,omitempty"`  // the audit's operationType (Add, Update, ...), never a risk's activity
 	TargetObjectID string   `json:"targetObjectId,omitempty"` // object id of the application or service principal changed
 	TargetType     string   `json:"targetType,omitempty"`     // "application" or "servicePrincipal"
 	KeysAdded      []string `json:"keysAdded,omitempty"`
