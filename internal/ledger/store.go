@@ -48,13 +48,13 @@ func (s Store) LockObject(ctx context.Context, objectID, owner string, ttl time.
 
 // Decision implements the playbook's Guards.
 func (s Store) Decision(ctx context.Context, spID, keyID string) (by, note, incidentID string, found bool, err error) {
-	d, ok, err := Decisions{L: s.L}.Lookup(ctx, spID, keyID)
+	d, ok, err := Decisions(s).Lookup(ctx, spID, keyID)
 	return d.By, d.Note, d.Incident, ok, err
 }
 
 // RecordDecision implements the playbook's Guards.
 func (s Store) RecordDecision(ctx context.Context, spID, keyID, incidentID, by, note string, at time.Time) error {
-	return Decisions{L: s.L}.Record(ctx, spID, keyID, Decision{Incident: incidentID, By: by, Note: note, At: at})
+	return Decisions(s).Record(ctx, spID, keyID, Decision{Incident: incidentID, By: by, Note: note, At: at})
 }
 
 // Parked implements the playbook's Backlog: parked incidents due now.
