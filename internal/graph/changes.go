@@ -34,7 +34,7 @@ func odataTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z
 func (c *Client) DetectionsChangedSince(ctx context.Context, since time.Time, next string) ([]directory.ListedDetection, string, error) {
 	var out []directory.ListedDetection
 	var link string
-	err := c.call(ctx, "list risk detections", func(ctx context.Context) error {
+	err := c.limited(ctx, "list risk detections", func(ctx context.Context) error {
 		b := identityprotection.NewIdentityProtectionRequestBuilderInternal(c.params(), c.adapter).ServicePrincipalRiskDetections()
 		filter := detectionsChangedFilter + odataTime(since)
 		cfg := &identityprotection.ServicePrincipalRiskDetectionsRequestBuilderGetRequestConfiguration{Headers: preferEnums(),
@@ -72,7 +72,7 @@ func (c *Client) DetectionsChangedSince(ctx context.Context, since time.Time, ne
 func (c *Client) RiskyServicePrincipalsChangedSince(ctx context.Context, since time.Time, next string) ([]directory.ListedRiskyServicePrincipal, string, error) {
 	var out []directory.ListedRiskyServicePrincipal
 	var link string
-	err := c.call(ctx, "list risky service principals", func(ctx context.Context) error {
+	err := c.limited(ctx, "list risky service principals", func(ctx context.Context) error {
 		b := identityprotection.NewIdentityProtectionRequestBuilderInternal(c.params(), c.adapter).RiskyServicePrincipals()
 		filter := riskyChangedFilter + odataTime(since)
 		cfg := &identityprotection.RiskyServicePrincipalsRequestBuilderGetRequestConfiguration{Headers: preferEnums(),

@@ -31,7 +31,7 @@ var credentialSelect = []string{"id", "appId", "displayName", "tags", "passwordC
 // Detection reads one servicePrincipalRiskDetection.
 func (c *Client) Detection(ctx context.Context, id string) (directory.Detection, error) {
 	var d directory.Detection
-	err := c.call(ctx, "get risk detection", func(ctx context.Context) error {
+	err := c.limited(ctx, "get risk detection", func(ctx context.Context) error {
 		b := identityprotection.NewIdentityProtectionRequestBuilderInternal(c.params(), c.adapter)
 		m, err := b.ServicePrincipalRiskDetections().ByServicePrincipalRiskDetectionId(id).Get(ctx,
 			&identityprotection.ServicePrincipalRiskDetectionsServicePrincipalRiskDetectionItemRequestBuilderGetRequestConfiguration{Headers: preferEnums()})
@@ -47,7 +47,7 @@ func (c *Client) Detection(ctx context.Context, id string) (directory.Detection,
 // RiskyServicePrincipal reads a service principal's risk.
 func (c *Client) RiskyServicePrincipal(ctx context.Context, spID string) (directory.RiskyServicePrincipal, error) {
 	var r directory.RiskyServicePrincipal
-	err := c.call(ctx, "get risky service principal", func(ctx context.Context) error {
+	err := c.limited(ctx, "get risky service principal", func(ctx context.Context) error {
 		b := identityprotection.NewIdentityProtectionRequestBuilderInternal(c.params(), c.adapter)
 		m, err := b.RiskyServicePrincipals().ByRiskyServicePrincipalId(spID).Get(ctx,
 			&identityprotection.RiskyServicePrincipalsRiskyServicePrincipalItemRequestBuilderGetRequestConfiguration{Headers: preferEnums()})
@@ -203,7 +203,7 @@ func (c *Client) ReplaceKeyCredentials(ctx context.Context, kind directory.Objec
 
 // ConfirmCompromised sets the service principal's risk to high.
 func (c *Client) ConfirmCompromised(ctx context.Context, spID string) error {
-	return c.call(ctx, "confirm compromised", func(ctx context.Context) error {
+	return c.limited(ctx, "confirm compromised", func(ctx context.Context) error {
 		body := identityprotection.NewRiskyServicePrincipalsConfirmCompromisedPostRequestBody()
 		body.SetServicePrincipalIds([]string{spID})
 		return identityprotection.NewIdentityProtectionRequestBuilderInternal(c.params(), c.adapter).RiskyServicePrincipals().ConfirmCompromised().Post(ctx, body, nil)

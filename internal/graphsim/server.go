@@ -22,6 +22,9 @@ type route struct {
 	name   string   // "POST /applications/{id}/removePassword"
 	// licensed routes need Workload Identities Premium.
 	licensed bool
+	// limited routes fall under the identity protection and Conditional
+	// Access limit (throttle.go).
+	limited bool
 	h        func(t *Tenant, c *call) reply
 }
 
@@ -59,7 +62,7 @@ func buildRoutes() []route {
 			segs = append(segs, s)
 		}
 		return route{method: method, segs: segs, name: method + " " + path,
-			licensed: strings.HasPrefix(path, "/identityProtection/"), h: h}
+			licensed: strings.HasPrefix(path, "/identityProtection/"), limited: limitedPath(path), h: h}
 	}
 	const (
 		detections = "identityProtection/servicePrincipalRiskDetections"
@@ -195,6 +198,8 @@ func (t *Tenant) serveGraph(w http.ResponseWriter, r *http.Request) {
 		rep = gerr(http.StatusMethodNotAllowed, "Request_BadRequest", "Specified HTTP method is not allowed for the request target.")
 	case rt == nil:
 		rep = gerr(http.StatusBadRequest, "BadRequest", "Resource not found for the segment '%s'.", firstUnknown(segs))
+	case rt.limited && !t.throttle.admit(time.Now()):
+		rep = throttled()
 	case rt.licensed && !t.licensed:
 		// UNVERIFIED: the code and message Graph uses when the tenant lacks
 		// Workload Identities Premium; the docs state only the requirement.

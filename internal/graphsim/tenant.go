@@ -24,6 +24,7 @@ type Tenant struct {
 	licensed bool
 	latency  time.Duration
 	faults   []*activeFault
+	throttle throttle
 
 	users      []*User
 	groups     []*Group
@@ -97,6 +98,7 @@ func New(seed Seed, opts ...Option) *Tenant {
 		licensed: seed.WorkloadIdentitiesPremium,
 		latency:  time.Duration(seed.Latency),
 		counts:   map[string]int{},
+		throttle: newThrottle(DefaultThrottleRate, DefaultThrottleBurst),
 	}
 	for _, u := range seed.Users {
 		t.users = append(t.users, &u)
