@@ -25,7 +25,7 @@ type route struct {
 	// limited routes fall under the identity protection and Conditional
 	// Access limit (throttle.go).
 	limited bool
-	h        func(t *Tenant, c *call) reply
+	h       func(t *Tenant, c *call) reply
 }
 
 // call is a request as a handler sees it.
