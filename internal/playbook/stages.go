@@ -35,7 +35,11 @@ type pass struct {
 	policies  []capolicy.Policy
 	polErr    error
 	locations []capolicy.NamedLocation
-	locErr    error
+	// policiesRead is when the cache read the policies and locations.
+	policiesRead time.Time
+	// policyLoad is closed when verify's read of the cache is over (nil:
+	// none started).
+	policyLoad chan struct{}
 	pages     []string
 
 	// final, when set, is the state the run ends in instead of done: a
