@@ -44,7 +44,7 @@ type fakeNow struct {
 	t  time.Time
 }
 
-func (f *fakeNow) now() time.Time            { f.mu.Lock(); defer f.mu.Unlock(); return f.t }
+func (f *fakeNow) now() time.Time          { f.mu.Lock(); defer f.mu.Unlock(); return f.t }
 func (f *fakeNow) advance(d time.Duration) { f.mu.Lock(); f.t = f.t.Add(d); f.mu.Unlock() }
 
 // A storm of incidents reading a cold cache costs one read of each list,
