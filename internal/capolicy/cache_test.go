@@ -92,6 +92,11 @@ func TestPolicyCacheReadsOncePerRefresh(t *testing.T) {
 	}
 	want(2)
 	n.Invalidate() // an audit record of a policy change
+	if _, err := n.Current(ctx, c, maxAge); err != nil {
+		t.Fatal(err)
+	}
+	want(2) // a copy younger than ChangeGrace serves: forged records cannot make every read a refresh
+	clk.advance(capolicy.ChangeGrace)
 	s, err := n.Current(ctx, c, maxAge)
 	if err != nil {
 		t.Fatal(err)

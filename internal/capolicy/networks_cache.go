@@ -22,7 +22,8 @@ import (
 // (internal/budget). Refresh replaces it whole. The rules of staleness:
 //   - the Sweep timer refreshes it on every run (every 2 minutes);
 //   - an audit record of a Conditional Access policy or named location
-//     change marks it stale (Invalidate), and the next reader refreshes it;
+//     change marks it stale (Invalidate), and the next reader refreshes it
+//     once the copy is ChangeGrace old;
 //   - a reader that finds it older than its maxAge
 //     (SPRESPONDER_CA_CACHE_MAX_AGE), stale or never read refreshes it
 //     first, one refresh at a time (concurrent readers wait for that one);
@@ -46,6 +47,11 @@ type Networks struct {
 	readGen  uint64                    // gen when the copy was read
 	flight   *flight                   // the refresh under way, if any
 }
+
+// ChangeGrace is how young a copy may be and still be used after a change
+// was seen: audit records can be forged by anyone who can send to the hub,
+// so a flood of them costs at most one refresh (two requests) per grace.
+const ChangeGrace = 30 * time.Second
 
 // Snapshot is one reading of the tenant's policies and named locations.
 type Snapshot struct {
@@ -122,7 +128,8 @@ func (n *Networks) Invalidate() {
 func (n *Networks) Current(ctx context.Context, g Reader, maxAge time.Duration) (Snapshot, error) {
 	for {
 		n.mu.Lock()
-		if !n.read.IsZero() && n.readGen == n.gen && n.now().Sub(n.read) <= maxAge {
+		age := n.now().Sub(n.read)
+		if !n.read.IsZero() && age <= maxAge && (n.readGen == n.gen || age < ChangeGrace) {
 			n.mu.Unlock()
 			return n.snapshot(), nil
 		}
