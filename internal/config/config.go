@@ -119,9 +119,9 @@ type Config struct {
 
 	// The identity protection and Conditional Access budget (internal/budget)
 	// and the Conditional Access cache's max age (capolicy.Networks).
-	RiskAPIRate    float64
-	RiskAPIBurst   int
-	CACacheMaxAge  time.Duration
+	RiskAPIRate   float64
+	RiskAPIBurst  int
+	CACacheMaxAge time.Duration
 
 	// TeamsBearerToken and TeamsTokenAudience feed the Authorization header
 	// of flows that require sign-in (at most one is set).
