@@ -34,6 +34,8 @@ type call struct {
 	route  *route
 	params []string // values of the "{}" segments, in order
 	body   []byte
+	// pageSize is the tenant's page size for lists without $top (0: one page).
+	pageSize int
 }
 
 // reply is what a handler answers. A nil body sends no content.
@@ -71,11 +73,15 @@ func buildRoutes() []route {
 		locations  = "identity/conditionalAccess/namedLocations"
 	)
 	return append([]route{
-		r("GET", "/"+detections, func(t *Tenant, c *call) reply { return listAll(c, detections, t.detections, detectionProps) }),
+		r("GET", "/"+detections, func(t *Tenant, c *call) reply {
+			return listAll(c, detections, changedBy(t, t.detections, func(d *ServicePrincipalRiskDetection) *time.Time { return d.LastUpdatedDateTime }), detectionProps)
+		}),
 		r("GET", "/"+detections+"/{id}", func(t *Tenant, c *call) reply {
 			return getOne(c, detections, t.detections, func(d *ServicePrincipalRiskDetection) bool { return d.ID == c.params[0] }, detectionProps)
 		}),
-		r("GET", "/"+risky, func(t *Tenant, c *call) reply { return listAll(c, risky, t.risky, riskyProps) }),
+		r("GET", "/"+risky, func(t *Tenant, c *call) reply {
+			return listAll(c, risky, changedBy(t, t.risky, func(r *RiskyServicePrincipal) *time.Time { return r.RiskLastUpdatedDateTime }), riskyProps)
+		}),
 		r("POST", "/"+risky+"/confirmCompromised", (*Tenant).confirmCompromised),
 		r("POST", "/"+risky+"/dismiss", (*Tenant).dismiss),
 		r("GET", "/"+risky+"/{id}", func(t *Tenant, c *call) reply {
@@ -206,7 +212,7 @@ func (t *Tenant) serveGraph(w http.ResponseWriter, r *http.Request) {
 		rep = gerr(http.StatusForbidden, "Forbidden",
 			"Your tenant is not licensed for this feature: Microsoft Entra Workload ID Premium is required.")
 	default:
-		rep = rt.h(t, &call{r: r, route: rt, params: params, body: body})
+		rep = rt.h(t, &call{r: r, route: rt, params: params, body: body, pageSize: t.pageSize})
 	}
 	t.mu.Unlock()
 

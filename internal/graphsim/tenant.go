@@ -25,6 +25,8 @@ type Tenant struct {
 	latency  time.Duration
 	faults   []*activeFault
 	throttle throttle
+	pageSize int  // lists without $top: pages of this size (0: one page)
+	upToNow  bool // risk lists hide changes after the clock
 
 	users      []*User
 	groups     []*Group

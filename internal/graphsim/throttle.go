@@ -87,3 +87,27 @@ func (t *Tenant) Throttled() int {
 func throttled() reply {
 	return gerr(http.StatusTooManyRequests, statusCode(http.StatusTooManyRequests), "%s", statusMessage(http.StatusTooManyRequests))
 }
+
+// WithPageSize makes lists without $top answer in pages of n, as Graph
+// does (its page size for the risk lists is not documented).
+func WithPageSize(n int) Option { return func(t *Tenant) { t.pageSize = n } }
+
+// WithChangesUpToNow hides, from the risk lists, the items whose last
+// change lies after the tenant's clock: a seed can then hold an hour of
+// changes that a simulated clock reveals round by round.
+func WithChangesUpToNow() Option { return func(t *Tenant) { t.upToNow = true } }
+
+// changedBy is items, minus those changed after now when WithChangesUpToNow.
+func changedBy[T any](t *Tenant, items []T, changed func(T) *time.Time) []T {
+	if !t.upToNow {
+		return items
+	}
+	now := t.now()
+	var out []T
+	for _, it := range items {
+		if c := changed(it); c == nil || !c.After(now) {
+			out = append(out, it)
+		}
+	}
+	return out
+}
