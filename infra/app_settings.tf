@@ -78,5 +78,10 @@ locals {
     SPRESPONDER_HEARTBEAT_SIGNINS  = var.heartbeat_signins
     SPRESPONDER_HEARTBEAT_RISK     = var.heartbeat_risk
     SPRESPONDER_HEARTBEAT_AUDIT    = var.heartbeat_audit
+    # This instance's share of the tenant's identity protection and
+    # Conditional Access limit (about 1 request/s per tenant, all apps).
+    SPRESPONDER_RISK_API_RATE    = tostring(var.risk_api_rate)
+    SPRESPONDER_RISK_API_BURST   = tostring(var.risk_api_burst)
+    SPRESPONDER_CA_CACHE_MAX_AGE = var.ca_cache_max_age
   }
 }

@@ -546,6 +546,36 @@ variable "reconcile_pace" {
   }
 }
 
+variable "risk_api_rate" {
+  description = "SPRESPONDER_RISK_API_RATE: requests per second each instance may send to the identity protection and Conditional Access APIs (the tenant allows about 1, shared by every app): give each instance 1 divided by how many may run at once."
+  type        = number
+  default     = 1
+  validation {
+    condition     = var.risk_api_rate >= 0.01 && var.risk_api_rate <= 20
+    error_message = "risk_api_rate must be from 0.01 to 20 requests per second."
+  }
+}
+
+variable "risk_api_burst" {
+  description = "SPRESPONDER_RISK_API_BURST: how many of those requests may go back to back after a quiet spell."
+  type        = number
+  default     = 2
+  validation {
+    condition     = var.risk_api_burst == floor(var.risk_api_burst) && var.risk_api_burst >= 1 && var.risk_api_burst <= 20
+    error_message = "risk_api_burst must be a whole number from 1 to 20."
+  }
+}
+
+variable "ca_cache_max_age" {
+  description = "SPRESPONDER_CA_CACHE_MAX_AGE: oldest copy of the Conditional Access policies and named locations a verdict is computed from (the Sweep refreshes them every run)."
+  type        = string
+  default     = "10m"
+  validation {
+    condition     = can(regex("^[0-9]+(s|m|h)$", var.ca_cache_max_age))
+    error_message = "ca_cache_max_age must be a Go duration such as 10m."
+  }
+}
+
 variable "heartbeat_signins" {
   description = "SPRESPONDER_HEARTBEAT_SIGNINS: page on-call when no ServicePrincipalSignInLogs record arrived for this long (0s: off)."
   type        = string

@@ -160,7 +160,7 @@ func newIntake(cfg config.Config, keeper quarantine.Keeper, nets *capolicy.Netwo
 		FailedSecretCodes:     cfg.FailedSecretCodes,
 	}
 	if nets != nil {
-		opts.AllowedNetworks = nets.For
+		opts.AllowedNetworks, opts.PolicyChanged = nets.For, nets.Invalidate
 	}
 	return intake.New(intake.Config{AllowedTenants: cfg.Tenants, MaxEventBytes: cfg.MaxEventBytes, Detect: opts}, keeper, log, now)
 }
@@ -191,7 +191,7 @@ func serve(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	// Quarantined input goes to the ledger with everything else.
-	nets := &capolicy.Networks{Configured: sys.rules.AllowedNetworksOf}
+	nets := sys.policies
 	go func() {
 		// After Listen: the host must see the port answer first.
 		if err := nets.Refresh(ctx, sys.graph); err != nil {

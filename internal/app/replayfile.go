@@ -114,7 +114,7 @@ func newIntakeWith(cfg config.Config, keeper quarantine.Keeper, nets *capolicy.N
 	}
 	opts := detect.Options{FailedSecretThreshold: cfg.FailedSecretThreshold, FailedSecretCodes: cfg.FailedSecretCodes}
 	if nets != nil {
-		opts.AllowedNetworks = nets.For
+		opts.AllowedNetworks, opts.PolicyChanged = nets.For, nets.Invalidate
 	}
 	return intake.New(intake.Config{AllowedTenants: cfg.Tenants, MaxEventBytes: cfg.MaxEventBytes, Detect: opts, Notes: true}, keeper, log, now)
 }

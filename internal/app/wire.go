@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/spresponder/spresponder/internal/breaker"
+	"github.com/spresponder/spresponder/internal/budget"
 	"github.com/spresponder/spresponder/internal/capolicy"
 	"github.com/spresponder/spresponder/internal/config"
 	"github.com/spresponder/spresponder/internal/graph"
@@ -38,6 +39,10 @@ type system struct {
 	graph     *graph.Client
 	responder *playbook.Responder
 	pager     *pager.Notifier // nil when no pager is configured
+	// policies is the process's Conditional Access cache: verify reads it,
+	// the Sweep refreshes it, detection reads the allowed networks from it
+	// and audit records of policy changes invalidate it.
+	policies *capolicy.Networks
 }
 
 // buildOptions vary the system for the CLI.
@@ -106,9 +111,12 @@ func isLoopback(raw string) bool {
 	return err == nil && u.Hostname() == "127.0.0.1"
 }
 
-// newGraph builds the Graph client the configuration names.
+// newGraph builds the Graph client the configuration names, with its
+// identity protection and Conditional Access budget (this process's share
+// of the tenant's limit, SPRESPONDER_RISK_API_RATE).
 func newGraph(cfg config.Config) (*graph.Client, error) {
-	gc := graph.Config{BaseURL: cfg.GraphURL, ManagedIdentityClientID: cfg.ManagedIdentity}
+	gc := graph.Config{BaseURL: cfg.GraphURL, ManagedIdentityClientID: cfg.ManagedIdentity,
+		Budget: budget.New(budget.Config{Rate: cfg.RiskAPIRate, Burst: cfg.RiskAPIBurst}, nil, nil)}
 	if isLoopback(cfg.GraphURL) {
 		// Only the simulated tenant listens on loopback; it checks no token.
 		gc.Credential = graph.StaticToken("simulated-tenant")
@@ -149,7 +157,7 @@ func build(ctx context.Context, cfg config.Config, log *zap.Logger, now func() t
 	pcfg := playbook.Config{
 		Enforce: enforce, KillSwitch: cfg.KillSwitch, Owner: fmt.Sprintf("%s/%d", host, os.Getpid()),
 		StageDeadline: cfg.StageDeadline, Operator: o.operator, NotifyDeadline: cfg.NotifyDeadline,
-		PlannedChannels: o.plannedChannels,
+		PlannedChannels: o.plannedChannels, PolicyMaxAge: cfg.CACacheMaxAge,
 	}
 	if len(cfg.Tenants) > 0 {
 		// The breaker counts against the configured tenant, never a tenant
@@ -180,8 +188,13 @@ func build(ctx context.Context, cfg config.Config, log *zap.Logger, now func() t
 	// The reach is read after containment, within 5s of its own: a slow
 	// read makes the notice say less, never later by more than that.
 	assessor := reach.New(gr, rs.Tiers(), log, now)
-	r := playbook.New(gr, store, playbook.FromRules(rs), br, notifier, pgr, pcfg, log, now, playbook.WithGuards(guards), playbook.WithReach(assessor, 5*time.Second))
-	sys := &system{cfg: cfg, rules: rs, ledger: led, store: store, graph: gr, responder: r}
+	policies := &capolicy.Networks{Configured: rs.AllowedNetworksOf, Now: now}
+	if o.shared != nil {
+		policies = o.shared.policies
+	}
+	r := playbook.New(gr, store, playbook.FromRules(rs), br, notifier, pgr, pcfg, log, now, playbook.WithGuards(guards), playbook.WithReach(assessor, 5*time.Second),
+		playbook.WithPolicyCache(policies))
+	sys := &system{cfg: cfg, rules: rs, ledger: led, store: store, graph: gr, responder: r, policies: policies}
 	sys.pager = pg
 	return sys, nil
 }

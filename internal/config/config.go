@@ -64,6 +64,9 @@ var Settings = []Setting{
 	{"SPRESPONDER_RECONCILE_OVERLAP", "5m", "How far before the watermark a reconcile round starts, for changes Graph shows late; what the overlap lists again is a duplicate in the ledger."},
 	{"SPRESPONDER_RECONCILE_LOOKBACK", "24h", "How far back the first reconcile round (no watermark yet) looks."},
 	{"SPRESPONDER_RECONCILE_PACE", "1s", "Wait between two Graph page requests of a reconcile round: identity protection allows about one request per second per tenant. `0s` does not wait (the simulated tenant)."},
+	{"SPRESPONDER_RISK_API_RATE", "1", "This instance's share, in requests per second, of the tenant's identity protection and Conditional Access limit (about one request per second per tenant, shared by every app, 429 without Retry-After): verify's risk reads, reconcile, replay and the Conditional Access cache all draw from it. With several instances give each 1 divided by how many may run at once. A read whose turn would come after its incident's deadline is not sent: the incident is parked (\"queued ... behind N request(s)\") and re-driven. After a 429 every request of the instance pauses, 2s doubling to 1m."},
+	{"SPRESPONDER_RISK_API_BURST", "2", "How many of those requests may go back to back after a quiet spell; 2 lets one incident's detection and risky service principal reads go together."},
+	{"SPRESPONDER_CA_CACHE_MAX_AGE", "10m", "Oldest copy of the Conditional Access policies and named locations a verdict is computed from. The Sweep refreshes them every run and an audit record of a policy or named location change marks them stale; an older or stale copy is read again first, and when that read fails the verdict is cannotEvaluate (or the incident parks), never computed from an older copy."},
 	{"SPRESPONDER_HEARTBEAT_SIGNINS", "30m", "On-call is paged once when no ServicePrincipalSignInLogs record has arrived for this long, and told when they flow again; checked on the Sweep. `0s` turns it off."},
 	{"SPRESPONDER_HEARTBEAT_RISK", "0s", "The same for ServicePrincipalRiskEvents and RiskyServicePrincipals; off by default, since a healthy tenant can go days without a risk record (7d is a sensible value)."},
 	{"SPRESPONDER_HEARTBEAT_AUDIT", "0s", "The same for AuditLogs; off by default."},
@@ -113,6 +116,12 @@ type Config struct {
 	HeartbeatSignIns  time.Duration
 	HeartbeatRisk     time.Duration
 	HeartbeatAudit    time.Duration
+
+	// The identity protection and Conditional Access budget (internal/budget)
+	// and the Conditional Access cache's max age (capolicy.Networks).
+	RiskAPIRate   float64
+	RiskAPIBurst  int
+	CACacheMaxAge time.Duration
 
 	// TeamsBearerToken and TeamsTokenAudience feed the Authorization header
 	// of flows that require sign-in (at most one is set).
@@ -325,6 +334,9 @@ func Load(get Getenv, environ Environ) (Config, error) {
 	c.ReconcileOverlap = boundedDuration(&errs, val, "SPRESPONDER_RECONCILE_OVERLAP", time.Second, 24*time.Hour)
 	c.ReconcileLookback = boundedDuration(&errs, val, "SPRESPONDER_RECONCILE_LOOKBACK", time.Minute, 90*24*time.Hour)
 	c.ReconcilePace = boundedDuration(&errs, val, "SPRESPONDER_RECONCILE_PACE", 0, time.Minute)
+	c.RiskAPIRate = rateSetting(&errs, val, "SPRESPONDER_RISK_API_RATE", 0.01, 20)
+	c.RiskAPIBurst = intSetting(&errs, val, "SPRESPONDER_RISK_API_BURST", 1, 20)
+	c.CACacheMaxAge = boundedDuration(&errs, val, "SPRESPONDER_CA_CACHE_MAX_AGE", time.Minute, 24*time.Hour)
 	c.HeartbeatSignIns = boundedDuration(&errs, val, "SPRESPONDER_HEARTBEAT_SIGNINS", 0, 90*24*time.Hour)
 	c.HeartbeatRisk = boundedDuration(&errs, val, "SPRESPONDER_HEARTBEAT_RISK", 0, 90*24*time.Hour)
 	c.HeartbeatAudit = boundedDuration(&errs, val, "SPRESPONDER_HEARTBEAT_AUDIT", 0, 90*24*time.Hour)
@@ -353,6 +365,15 @@ func intSetting(errs *[]error, val func(string) string, name string, lo, hi int)
 		*errs = append(*errs, fmt.Errorf("%s=%q: want a whole number from %d to %d", name, val(name), lo, hi))
 	}
 	return n
+}
+
+// rateSetting reads requests per second, a decimal number from lo to hi.
+func rateSetting(errs *[]error, val func(string) string, name string, lo, hi float64) float64 {
+	f, err := strconv.ParseFloat(val(name), 64)
+	if err != nil || !(f >= lo && f <= hi) {
+		*errs = append(*errs, fmt.Errorf("%s=%q: want requests per second from %g to %g, such as 1 or 0.25", name, val(name), lo, hi))
+	}
+	return f
 }
 
 func truncateID(s string) string {

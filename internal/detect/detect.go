@@ -32,6 +32,11 @@ type Options struct {
 	// the ids as they appear in the record (appId, service-principal object
 	// id), as bytes so the hot path allocates nothing.
 	AllowedNetworks func(appID, servicePrincipalID []byte) []netip.Prefix
+	// PolicyChanged is called for an audit record, of the configured
+	// tenant, that adds, updates or deletes a Conditional Access policy or
+	// a named location: the responder's cache of them is then stale
+	// (capolicy.Networks.Invalidate). nil: not called.
+	PolicyChanged func()
 }
 
 const (
@@ -319,13 +324,29 @@ func (b *Batch) RiskyServicePrincipal(rec []byte, tenant string, src Source) (Ou
 	return Signalled, nil
 }
 
+// IsPolicyChange reports whether an audit activity changes what a
+// Conditional Access verdict reads: "Add/Update/Delete conditional access
+// policy" and "Add/Update/Delete named location" (Entra's audit names in
+// the Policy category; the named-location ones are UNVERIFIED against a
+// tenant's log). Such records are rare, so they take the full decode.
+func IsPolicyChange(activity string) bool {
+	a := strings.ToLower(strings.TrimSpace(activity))
+	for _, verb := range []string{"add ", "update ", "delete "} {
+		if rest, ok := strings.CutPrefix(a, verb); ok {
+			return rest == "conditional access policy" || rest == "named location"
+		}
+	}
+	return false
+}
+
 // AuditLog examines an AuditLogs record; only credential management counts.
 // The fast screen reads the activity's name from the bytes; only a record
 // that could be credential management (or that the screen cannot read with
 // certainty) is decoded fully. FuzzAuditScreen holds the screen to the full
 // decoder.
 func (b *Batch) AuditLog(rec []byte, tenant string, src Source) (Outcome, error) {
-	if v, err := entra.ScanAudit(rec); err == nil && !v.Escaped && !entra.CouldBeCredentialChange(v.ActivityDisplayName) {
+	if v, err := entra.ScanAudit(rec); err == nil && !v.Escaped && !entra.CouldBeCredentialChange(v.ActivityDisplayName) &&
+		(b.opts.PolicyChanged == nil || !IsPolicyChange(string(v.ActivityDisplayName))) {
 		return AuditNotCredentialChange, nil
 	}
 	a, err := entra.DecodeAuditLog(rec)
@@ -337,6 +358,9 @@ func (b *Batch) AuditLog(rec []byte, tenant string, src Source) (Outcome, error)
 		return "", err
 	}
 	if !a.IsCredentialChange() {
+		if b.opts.PolicyChanged != nil && IsPolicyChange(a.Properties.ActivityDisplayName) {
+			b.opts.PolicyChanged()
+		}
 		return AuditNotCredentialChange, nil
 	}
 	base := Signal{

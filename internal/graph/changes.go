@@ -85,7 +85,7 @@ func listPage[M, T any, P page[M]](ctx context.Context, c *Client, op, next stri
 	first func(context.Context) (P, error), later func(ctx context.Context, link string) (P, error), conv func(M) T) ([]T, string, error) {
 	var out []T
 	var link string
-	err := c.call(ctx, op, func(ctx context.Context) error {
+	err := c.limited(ctx, op, func(ctx context.Context) error {
 		var resp P
 		var err error
 		if next == "" {

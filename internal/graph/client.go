@@ -34,6 +34,7 @@ import (
 	core "github.com/microsoftgraph/msgraph-sdk-go-core"
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 
+	"github.com/spresponder/spresponder/internal/budget"
 	"github.com/spresponder/spresponder/internal/directory"
 	"github.com/spresponder/spresponder/internal/redact"
 	"github.com/spresponder/spresponder/internal/retry"
@@ -52,6 +53,9 @@ type Config struct {
 	Credential azcore.TokenCredential
 	// RequestTimeout bounds one Graph call (each retry of the SDK included).
 	RequestTimeout time.Duration
+	// Budget paces the identity protection and Conditional Access requests
+	// (budget.go); nil sends them unpaced.
+	Budget *budget.Budget
 }
 
 // Client is the Graph adapter.
@@ -59,6 +63,7 @@ type Client struct {
 	adapter abstractions.RequestAdapter
 	base    string
 	timeout time.Duration
+	budget  *budget.Budget
 }
 
 // New builds the client.
@@ -106,7 +111,12 @@ func New(cfg Config) (*Client, error) {
 	ser.ContentTypeAssociatedFactories["application/json"] = jsonser.NewJsonSerializationWriterFactory()
 	ser.ContentTypeAssociatedFactories["text/plain"] = textser.NewTextSerializationWriterFactory()
 	opts := core.GraphClientOptions{GraphServiceLibraryVersion: "1.89.0"}
-	hc := core.GetDefaultClient(&opts, middleware(&opts)...)
+	mw := middleware(&opts)
+	hc := core.GetDefaultClient(&opts, mw...)
+	if cfg.Budget != nil {
+		// Under the SDK's retry handler, so its retries wait their turn too.
+		hc.Transport = khttp.NewCustomTransportWithParentTransport(budgetTransport{next: khttp.GetDefaultTransport(), budget: cfg.Budget}, mw...)
+	}
 	adapter, err := core.NewGraphRequestAdapterBaseWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(auth, opts, parse, ser, hc)
 	if err != nil {
 		return nil, fmt.Errorf("graph adapter: %w", err)
@@ -116,7 +126,7 @@ func New(cfg Config) (*Client, error) {
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	return &Client{adapter: adapter, base: base, timeout: timeout}, nil
+	return &Client{adapter: adapter, base: base, timeout: timeout, budget: cfg.Budget}, nil
 }
 
 // middleware is the SDK's default pipeline (retry honouring Retry-After,
@@ -159,6 +169,8 @@ type Error struct {
 	Message string
 	class   error
 	retry   time.Duration
+	// queued: the request never left, its turn in the budget was too far.
+	queued bool
 }
 
 func (e *Error) Error() string {
@@ -177,7 +189,7 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() []error {
 	// Retry-After means "wait" only on a throttle or an outage; on a
 	// refusal it changes nothing.
-	if e.Status == 429 || (e.Status == 503 || e.Status == 504) && e.retry > 0 {
+	if e.Status == 429 || e.queued || (e.Status == 503 || e.Status == 504) && e.retry > 0 {
 		return []error{e.class, &directory.ThrottledError{RetryAfter: e.retry}}
 	}
 	return []error{e.class}
@@ -197,7 +209,12 @@ func Classify(op string, err error) error {
 	e := &Error{Op: op}
 	var od *odataerrors.ODataError
 	var api *abstractions.ApiError
+	var queued *budget.ExhaustedError
 	switch {
+	case errors.As(err, &queued):
+		// Not sent: the budget's queue is longer than the caller's deadline.
+		e.Message, e.class, e.retry, e.queued = queued.Error(), directory.ErrTransient, queued.Wait, true
+		return e
 	case errors.As(err, &od):
 		e.Status = od.GetStatusCode()
 		// ODataError.Error dereferences the message without a nil check,

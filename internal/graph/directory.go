@@ -49,10 +49,11 @@ func (c *Client) identityProtection() *identityprotection.IdentityProtectionRequ
 	return identityprotection.NewIdentityProtectionRequestBuilderInternal(c.params(), c.adapter)
 }
 
-// read makes one read under call and maps its result with conv.
+// read makes one identity protection read under limited (the tenant's
+// budget) and maps its result with conv.
 func read[M, T any](ctx context.Context, c *Client, op string, get func(context.Context) (M, error), conv func(M) T) (T, error) {
 	var out T
-	err := c.call(ctx, op, func(ctx context.Context) error {
+	err := c.limited(ctx, op, func(ctx context.Context) error {
 		m, err := get(ctx)
 		if err != nil {
 			return err
@@ -206,7 +207,7 @@ func (c *Client) ReplaceKeyCredentials(ctx context.Context, kind directory.Objec
 
 // ConfirmCompromised sets the service principal's risk to high.
 func (c *Client) ConfirmCompromised(ctx context.Context, spID string) error {
-	return c.call(ctx, "confirm compromised", func(ctx context.Context) error {
+	return c.limited(ctx, "confirm compromised", func(ctx context.Context) error {
 		body := identityprotection.NewRiskyServicePrincipalsConfirmCompromisedPostRequestBody()
 		body.SetServicePrincipalIds([]string{spID})
 		return identityprotection.NewIdentityProtectionRequestBuilderInternal(c.params(), c.adapter).RiskyServicePrincipals().ConfirmCompromised().Post(ctx, body, nil)

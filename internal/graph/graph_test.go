@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/spresponder/spresponder/internal/budget"
 	"github.com/spresponder/spresponder/internal/directory"
 	"github.com/spresponder/spresponder/internal/graph"
 	"github.com/spresponder/spresponder/internal/graphsim"
@@ -56,7 +57,9 @@ func world(t *testing.T, opts ...graphsim.Option) (*graphsim.Tenant, *graph.Clie
 	cp := &capture{bodies: map[string][][]byte{}}
 	srv := httptest.NewServer(cp.wrap(sim.Handler()))
 	t.Cleanup(srv.Close)
-	c, err := graph.New(graph.Config{BaseURL: srv.URL + "/v1.0", Credential: graph.StaticToken("simulated-tenant")})
+	// The budget production gives the client: the tenant enforces the
+	// identity protection and Conditional Access limit.
+	c, err := graph.New(graph.Config{BaseURL: srv.URL + "/v1.0", Credential: graph.StaticToken("simulated-tenant"), Budget: budget.New(budget.Config{}, nil, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}

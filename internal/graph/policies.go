@@ -15,7 +15,7 @@ import (
 // following @odata.nextLink.
 func (c *Client) ConditionalAccessPolicies(ctx context.Context) ([]capolicy.Policy, error) {
 	var out []capolicy.Policy
-	err := c.call(ctx, "list conditional access policies", func(ctx context.Context) error {
+	err := c.limited(ctx, "list conditional access policies", func(ctx context.Context) error {
 		b := identity.NewIdentityRequestBuilderInternal(c.params(), c.adapter).ConditionalAccess().Policies()
 		cfg := &identity.ConditionalAccessPoliciesRequestBuilderGetRequestConfiguration{Headers: preferEnums()}
 		resp, err := b.Get(ctx, cfg)
@@ -75,7 +75,7 @@ func policyOf(p models.ConditionalAccessPolicyable) capolicy.Policy {
 // NamedLocations lists the named locations (IP ranges and countries).
 func (c *Client) NamedLocations(ctx context.Context) ([]capolicy.NamedLocation, error) {
 	var out []capolicy.NamedLocation
-	err := c.call(ctx, "list named locations", func(ctx context.Context) error {
+	err := c.limited(ctx, "list named locations", func(ctx context.Context) error {
 		b := identity.NewIdentityRequestBuilderInternal(c.params(), c.adapter).ConditionalAccess().NamedLocations()
 		resp, err := b.Get(ctx, nil)
 		items, err := allPages(resp, err, func(next string) (models.NamedLocationCollectionResponseable, error) {

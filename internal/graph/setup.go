@@ -134,7 +134,7 @@ func (c *Client) CreateConditionalAccessPolicy(ctx context.Context, p capolicy.P
 		return capolicy.Policy{}, err
 	}
 	var out capolicy.Policy
-	err = c.call(ctx, "create conditional access policy", func(ctx context.Context) error {
+	err = c.limited(ctx, "create conditional access policy", func(ctx context.Context) error {
 		m, err := identity.NewIdentityRequestBuilderInternal(c.params(), c.adapter).ConditionalAccess().Policies().Post(ctx, body, nil)
 		if err != nil {
 			return err
@@ -152,7 +152,7 @@ func (c *Client) SetConditionalAccessPolicyState(ctx context.Context, id, state 
 	if err != nil || st == nil {
 		return fmt.Errorf("%w: policy state %q", directory.ErrRejected, state)
 	}
-	return c.call(ctx, "update conditional access policy", func(ctx context.Context) error {
+	return c.limited(ctx, "update conditional access policy", func(ctx context.Context) error {
 		body := models.NewConditionalAccessPolicy()
 		body.SetState(st.(*models.ConditionalAccessPolicyState))
 		_, err := identity.NewIdentityRequestBuilderInternal(c.params(), c.adapter).ConditionalAccess().Policies().ByConditionalAccessPolicyId(id).Patch(ctx, body, nil)

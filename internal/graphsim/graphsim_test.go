@@ -46,7 +46,11 @@ func sim(t *testing.T, opts ...Option) (*Tenant, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts = append([]Option{WithClock(func() time.Time { return fixedNow }), WithLogger(zaptest.NewLogger(t))}, opts...)
+	// The route tests send raw requests back to back; the identity
+	// protection and Conditional Access limit has tests of its own
+	// (throttle_test.go), which turn it back on with WithThrottle.
+	opts = append([]Option{WithClock(func() time.Time { return fixedNow }), WithLogger(zaptest.NewLogger(t)),
+		WithoutThrottle("route tests send raw requests back to back")}, opts...)
 	ten := New(*seed, opts...)
 	srv := httptest.NewServer(ten.Handler())
 	t.Cleanup(srv.Close)

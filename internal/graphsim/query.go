@@ -142,6 +142,8 @@ func list(c *call, entitySet string, items []map[string]any, known map[string]bo
 			return gerr(http.StatusBadRequest, "BadRequest", "Invalid $top value '%s'.", top)
 		}
 		end = min(skip+n, len(items))
+	} else if c.pageSize > 0 {
+		end = min(skip+c.pageSize, len(items))
 	}
 	page := []map[string]any{}
 	for _, m := range items[skip:end] {

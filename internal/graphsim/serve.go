@@ -23,7 +23,7 @@ func (t *Tenant) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.Method + " " + r.URL.Path {
 	case "GET /_sim/requests":
-		reply(http.StatusOK, map[string]any{"requests": t.Requests(), "counts": t.RouteCounts(), "unexpected": t.Unexpected()})
+		reply(http.StatusOK, map[string]any{"requests": t.Requests(), "counts": t.RouteCounts(), "unexpected": t.Unexpected(), "throttled": t.Throttled()})
 	case "GET /_sim/state":
 		reply(http.StatusOK, t.Snapshot())
 	case "POST /_sim/faults":

@@ -22,7 +22,10 @@ type route struct {
 	name   string   // "POST /applications/{id}/removePassword"
 	// licensed routes need Workload Identities Premium.
 	licensed bool
-	h        func(t *Tenant, c *call) reply
+	// limited routes fall under the identity protection and Conditional
+	// Access limit (throttle.go).
+	limited bool
+	h       func(t *Tenant, c *call) reply
 }
 
 // call is a request as a handler sees it.
@@ -31,6 +34,8 @@ type call struct {
 	route  *route
 	params []string // values of the "{}" segments, in order
 	body   []byte
+	// pageSize is the tenant's page size for lists without $top (0: one page).
+	pageSize int
 }
 
 // reply is what a handler answers. A nil body sends no content.
@@ -59,7 +64,7 @@ func buildRoutes() []route {
 			segs = append(segs, s)
 		}
 		return route{method: method, segs: segs, name: method + " " + path,
-			licensed: strings.HasPrefix(path, "/identityProtection/"), h: h}
+			licensed: strings.HasPrefix(path, "/identityProtection/"), limited: limitedPath(path), h: h}
 	}
 	const (
 		detections = "identityProtection/servicePrincipalRiskDetections"
@@ -68,11 +73,15 @@ func buildRoutes() []route {
 		locations  = "identity/conditionalAccess/namedLocations"
 	)
 	return append([]route{
-		r("GET", "/"+detections, func(t *Tenant, c *call) reply { return listAll(c, detections, t.detections, detectionProps) }),
+		r("GET", "/"+detections, func(t *Tenant, c *call) reply {
+			return listAll(c, detections, changedBy(t, t.detections, func(d *ServicePrincipalRiskDetection) *time.Time { return d.LastUpdatedDateTime }), detectionProps)
+		}),
 		r("GET", "/"+detections+"/{id}", func(t *Tenant, c *call) reply {
 			return getOne(c, detections, t.detections, func(d *ServicePrincipalRiskDetection) bool { return d.ID == c.params[0] }, detectionProps)
 		}),
-		r("GET", "/"+risky, func(t *Tenant, c *call) reply { return listAll(c, risky, t.risky, riskyProps) }),
+		r("GET", "/"+risky, func(t *Tenant, c *call) reply {
+			return listAll(c, risky, changedBy(t, t.risky, func(r *RiskyServicePrincipal) *time.Time { return r.RiskLastUpdatedDateTime }), riskyProps)
+		}),
 		r("POST", "/"+risky+"/confirmCompromised", (*Tenant).confirmCompromised),
 		r("POST", "/"+risky+"/dismiss", (*Tenant).dismiss),
 		r("GET", "/"+risky+"/{id}", func(t *Tenant, c *call) reply {
@@ -195,13 +204,15 @@ func (t *Tenant) serveGraph(w http.ResponseWriter, r *http.Request) {
 		rep = gerr(http.StatusMethodNotAllowed, "Request_BadRequest", "Specified HTTP method is not allowed for the request target.")
 	case rt == nil:
 		rep = gerr(http.StatusBadRequest, "BadRequest", "Resource not found for the segment '%s'.", firstUnknown(segs))
+	case rt.limited && !t.throttle.admit(time.Now()):
+		rep = throttled()
 	case rt.licensed && !t.licensed:
 		// UNVERIFIED: the code and message Graph uses when the tenant lacks
 		// Workload Identities Premium; the docs state only the requirement.
 		rep = gerr(http.StatusForbidden, "Forbidden",
 			"Your tenant is not licensed for this feature: Microsoft Entra Workload ID Premium is required.")
 	default:
-		rep = rt.h(t, &call{r: r, route: rt, params: params, body: body})
+		rep = rt.h(t, &call{r: r, route: rt, params: params, body: body, pageSize: t.pageSize})
 	}
 	t.mu.Unlock()
 

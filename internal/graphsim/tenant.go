@@ -24,6 +24,9 @@ type Tenant struct {
 	licensed bool
 	latency  time.Duration
 	faults   []*activeFault
+	throttle throttle
+	pageSize int  // lists without $top: pages of this size (0: one page)
+	upToNow  bool // risk lists hide changes after the clock
 
 	users      []*User
 	groups     []*Group
@@ -97,6 +100,7 @@ func New(seed Seed, opts ...Option) *Tenant {
 		licensed: seed.WorkloadIdentitiesPremium,
 		latency:  time.Duration(seed.Latency),
 		counts:   map[string]int{},
+		throttle: newThrottle(DefaultThrottleRate, DefaultThrottleBurst),
 	}
 	for _, u := range seed.Users {
 		t.users = append(t.users, &u)

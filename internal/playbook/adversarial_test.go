@@ -364,9 +364,11 @@ func (hangingNotifier) Notify(ctx context.Context, _ *incident.Incident) error {
 }
 
 // instance is a second responder on the same ledger directory and tenant:
-// another Function App instance.
+// another Function App instance. It draws from the harness's request
+// budget: two instances' shares add up to the tenant's limit, and the tests
+// here are about writes, not throttling.
 func (h *harness) instance() *playbook.Responder {
-	cli, err := graph.New(graph.Config{BaseURL: h.base, Credential: graph.StaticToken("test-token"), RequestTimeout: 3 * time.Second})
+	cli, err := graph.New(graph.Config{BaseURL: h.base, Credential: graph.StaticToken("test-token"), RequestTimeout: 3 * time.Second, Budget: h.budget})
 	if err != nil {
 		h.t.Fatal(err)
 	}

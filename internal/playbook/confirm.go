@@ -3,6 +3,7 @@ package playbook
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/spresponder/spresponder/internal/capolicy"
 	"github.com/spresponder/spresponder/internal/directory"
@@ -19,8 +20,17 @@ func (x *pass) confirm(ctx context.Context) error {
 		x.skip(incident.StepConfirm, "no service principal to evaluate")
 		return nil
 	}
-	if x.policies == nil && x.polErr == nil {
-		x.policies, x.polErr = x.r.dir.ConditionalAccessPolicies(ctx)
+	if x.policyLoad != nil {
+		select {
+		case <-x.policyLoad:
+		case <-ctx.Done():
+			return fmt.Errorf("read Conditional Access policies: %w", ctx.Err())
+		}
+		x.policyLoad = nil
+	}
+	if x.policies == nil && x.polErr == nil || directory.Retryable(x.polErr) {
+		// A resumed run, or a read that failed: from the cache again.
+		x.loadPolicies(ctx)
 	}
 	var proof []incident.SignInRef
 	if x.in.Verdict != nil {
@@ -34,16 +44,6 @@ func (x *pass) confirm(ctx context.Context) error {
 		v = capolicy.CannotEvaluate("could not read the Conditional Access policies: " + x.polErr.Error())
 	default:
 		locs := x.locations
-		if needsLocations(x.policies) && (locs == nil && x.locErr == nil || directory.Retryable(x.locErr)) {
-			// A resumed run, or a failed read: read them now.
-			locs, x.locErr = x.r.dir.NamedLocations(ctx)
-			if directory.Retryable(x.locErr) {
-				return fmt.Errorf("read named locations: %w", x.locErr)
-			}
-		}
-		if x.locErr != nil && needsLocations(x.policies) {
-			x.record(incident.StepConfirm, "named locations unreadable", x.locErr.Error())
-		}
 		level := x.in.App.RiskLevel
 		if level == "" || level == "none" {
 			level = x.signal().RiskLevel
@@ -52,8 +52,24 @@ func (x *pass) confirm(ctx context.Context) error {
 	}
 	v.Proof = mergeProof(proof, v.Proof)
 	x.in.Verdict = &v
-	x.record(incident.StepConfirm, "verdict "+v.Outcome, v.Summary)
+	detail := v.Summary
+	if !x.policiesRead.IsZero() {
+		// The cache's age is part of the evidence: on-call sees which
+		// reading of the policies the verdict rests on.
+		detail += fmt.Sprintf(" (Conditional Access as read at %s)", x.policiesRead.UTC().Format(time.RFC3339))
+	}
+	x.record(incident.StepConfirm, "verdict "+v.Outcome, detail)
 	return nil
+}
+
+// loadPolicies takes the Conditional Access policies and named locations
+// from the cache, which reads them again when its copy is older than
+// Config.PolicyMaxAge or a change was seen (capolicy.Networks). A failed
+// read is polErr: transient parks the run, anything else makes the verdict
+// cannotEvaluate; a verdict is never computed from an older copy.
+func (x *pass) loadPolicies(ctx context.Context) {
+	s, err := x.r.policies.Current(ctx, x.r.dir, x.r.cfg.PolicyMaxAge)
+	x.policies, x.locations, x.polErr, x.policiesRead = s.Policies, s.Locations, err, s.Read
 }
 
 // notifyOwners hands the incident to the notifier, within a short deadline

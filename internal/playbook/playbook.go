@@ -92,6 +92,11 @@ type Option func(*Responder)
 // decision is remembered across incidents.
 func WithGuards(g Guards) Option { return func(r *Responder) { r.guards = g } }
 
+// WithPolicyCache shares the process's Conditional Access cache (the one
+// the Sweep timer refreshes and audit records invalidate). Without it the
+// responder keeps a cache of its own.
+func WithPolicyCache(c PolicyCache) Option { return func(r *Responder) { r.policies = c } }
+
 // Store is the incident ledger as the playbook uses it.
 type Store interface {
 	// Claim creates the incident if it is new; otherwise it returns the
@@ -172,6 +177,17 @@ type Config struct {
 	// PlannedChannels names the channels a plan would notify on when the
 	// plan runs without a notifier (a dry-run replay), for its wording.
 	PlannedChannels string
+	// PolicyMaxAge is the oldest copy of the Conditional Access policies
+	// and named locations a verdict is computed from; an older one is read
+	// again first (capolicy.Networks). Default 10m.
+	PolicyMaxAge time.Duration
+}
+
+// PolicyCache keeps the tenant's Conditional Access policies and named
+// locations between incidents, so an incident costs no request to those
+// rate-limited APIs; *capolicy.Networks implements it.
+type PolicyCache interface {
+	Current(ctx context.Context, g capolicy.Reader, maxAge time.Duration) (capolicy.Snapshot, error)
 }
 
 // Responder runs the playbook.
@@ -193,6 +209,8 @@ type Responder struct {
 	// (reach.go); nil: not assessed.
 	reach         Reacher
 	reachDeadline time.Duration
+	// policies is the Conditional Access cache verify reads.
+	policies PolicyCache
 }
 
 // New builds a responder. notify and pager may be nil (then the notify
@@ -216,8 +234,11 @@ func New(dir Directory, store Store, rules Rules, br *breaker.Breaker, notify No
 	if cfg.NotifyDeadline <= 0 {
 		cfg.NotifyDeadline = 5 * time.Second
 	}
+	if cfg.PolicyMaxAge <= 0 {
+		cfg.PolicyMaxAge = 10 * time.Minute
+	}
 	r := &Responder{dir: dir, store: store, rules: rules, breaker: br, notify: notify, pager: pager, cfg: cfg, log: log, now: now, sleep: retry.Sleep,
-		locks: &localLocks{held: map[string]chan struct{}{}}}
+		locks: &localLocks{held: map[string]chan struct{}{}}, policies: &capolicy.Networks{Now: now}}
 	for _, o := range opts {
 		o(r)
 	}

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/spresponder/spresponder/internal/breaker"
+	"github.com/spresponder/spresponder/internal/budget"
 	"github.com/spresponder/spresponder/internal/detect"
 	"github.com/spresponder/spresponder/internal/graph"
 	"github.com/spresponder/spresponder/internal/graphsim"
@@ -101,11 +102,18 @@ type harness struct {
 	notifier playbook.Notifier
 	log      *zap.Logger
 	dir      string
+	// budget is the process's identity protection budget, kept across
+	// restarts (build) like the tenant's limit it paces against.
+	budget *budget.Budget
 }
 
 func newHarness(t *testing.T, mod ...func(*harness)) *harness {
 	t.Helper()
-	h := &harness{t: t, limit: 5, cfg: playbook.Config{Enforce: true, Owner: "test", StageDeadline: 20 * time.Second, TenantID: tenant}, pages: &pages{}, log: zaptest.NewLogger(t), dir: t.TempDir()}
+	h := &harness{t: t, limit: 5, cfg: playbook.Config{Enforce: true, Owner: "test", StageDeadline: 20 * time.Second, TenantID: tenant}, pages: &pages{}, log: zaptest.NewLogger(t), dir: t.TempDir(),
+		// One less than the simulated tenant's burst: a budget exactly at
+		// the tenant's limit meets a 429 whenever the network delays one
+		// request more than the next.
+		budget: budget.New(budget.Config{Burst: graphsim.DefaultThrottleBurst - 1}, nil, nil)}
 	for _, m := range mod {
 		m(h)
 	}
@@ -124,13 +132,20 @@ func newHarness(t *testing.T, mod ...func(*harness)) *harness {
 		t.Fatal(err)
 	}
 	h.build()
+	t.Cleanup(func() {
+		// Every playbook test runs under the tenant's identity protection
+		// limit; the budget must keep every one of them under it.
+		if n := h.sim.Throttled(); n != 0 {
+			t.Errorf("the simulated tenant throttled %d request(s): the request budget let them through", n)
+		}
+	})
 	return h
 }
 
 // build makes a responder on the harness's ledger directory: building it
 // again is what a restarted process does.
 func (h *harness) build() {
-	cli, err := graph.New(graph.Config{BaseURL: h.base, Credential: graph.StaticToken("test-token"), RequestTimeout: 3 * time.Second})
+	cli, err := graph.New(graph.Config{BaseURL: h.base, Credential: graph.StaticToken("test-token"), RequestTimeout: 3 * time.Second, Budget: h.budget})
 	if err != nil {
 		h.t.Fatal(err)
 	}

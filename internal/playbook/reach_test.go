@@ -43,7 +43,7 @@ func withReachSeed(s *graphsim.Seed) {
 // reachResponder rebuilds the harness's responder with the reach wired in.
 func (h *harness) reachResponder(byTier map[string]playbook.ReachPlan, deadline time.Duration) {
 	h.t.Helper()
-	cli, err := graph.New(graph.Config{BaseURL: h.base, Credential: graph.StaticToken("test-token"), RequestTimeout: 3 * time.Second})
+	cli, err := graph.New(graph.Config{BaseURL: h.base, Credential: graph.StaticToken("test-token"), RequestTimeout: 3 * time.Second, Budget: h.budget})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -35,8 +35,12 @@ type pass struct {
 	policies  []capolicy.Policy
 	polErr    error
 	locations []capolicy.NamedLocation
-	locErr    error
-	pages     []string
+	// policiesRead is when the cache read the policies and locations.
+	policiesRead time.Time
+	// policyLoad is closed when verify's read of the cache is over (nil:
+	// none started).
+	policyLoad chan struct{}
+	pages      []string
 
 	// final, when set, is the state the run ends in instead of done: a
 	// signal Graph did not verify waits for a person (needsHuman), a write

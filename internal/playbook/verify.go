@@ -21,7 +21,10 @@ const (
 	methodOptIn     = "optIn"                 // no licence; a rule opted this app in to act on the credential existing
 )
 
-// reads is what verify asks Graph, in one parallel round trip.
+// reads is what verify asks Graph, in one parallel round trip: the
+// detection and the risky service principal count against the tenant's
+// identity protection budget (two requests per incident); the Conditional
+// Access policies and named locations come from the cache.
 type reads struct {
 	det                    directory.Detection
 	detErr, riskErr        error
@@ -122,12 +125,17 @@ func (x *pass) read(ctx context.Context, s detect.Signal) reads {
 	}
 	wg.Go(func() { rd.app, rd.appErr = d.Application(ctx, s.AppID) })
 	wg.Go(func() { rd.sp, rd.spErr = d.ServicePrincipal(ctx, s.AppID) })
-	if x.plan.CheckPolicy {
-		// The named locations are read alongside, not after the policies:
-		// one request more for a verdict one round trip sooner when a
-		// location policy exists.
-		wg.Go(func() { x.policies, x.polErr = d.ConditionalAccessPolicies(ctx) })
-		wg.Go(func() { x.locations, x.locErr = d.NamedLocations(ctx) })
+	if x.plan.CheckPolicy && x.policyLoad == nil {
+		// From the cache (no request while it is fresh: these APIs allow
+		// about one request per second per tenant, shared with the risk
+		// reads above). Started now, awaited only by confirm: a cold cache
+		// waiting its turn in the budget never delays containment.
+		done := make(chan struct{})
+		x.policyLoad = done
+		go func() {
+			defer close(done)
+			x.loadPolicies(ctx)
+		}()
 	}
 	wg.Wait()
 	return rd

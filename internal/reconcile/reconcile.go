@@ -20,12 +20,13 @@
 // rounds (doubling, in the ledger, so every instance honours it) instead
 // of hammering.
 //
-// Not built yet (issue 12, later parts): the per-tenant Graph request
-// budget shared across instances. Today each instance paces its own
-// requests (Config.Pace) and only the backoff after a 429 is shared, so
-// several instances sweeping at once can together exceed one request per
-// second; the 429 that follows stops them all. Only the first configured
-// tenant is reconciled.
+// Every request a round sends draws from the Graph client's identity
+// protection budget (internal/budget), the one verify and replay draw from
+// in the same process: a round's pages take their turns between verify's
+// reads. Config.Pace is an extra wait between pages on top of it.
+// Across instances the budget is a per-instance share
+// (SPRESPONDER_RISK_API_RATE), and the backoff after a 429 is shared in the
+// ledger. Only the first configured tenant is reconciled.
 package reconcile
 
 import (
