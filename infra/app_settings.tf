@@ -78,5 +78,13 @@ locals {
     SPRESPONDER_HEARTBEAT_SIGNINS  = var.heartbeat_signins
     SPRESPONDER_HEARTBEAT_RISK     = var.heartbeat_risk
     SPRESPONDER_HEARTBEAT_AUDIT    = var.heartbeat_audit
+    # Action links from the card and the mail (act.tf): the signing keys are
+    # Key Vault references; the page needs the app's Entra ID sign-in
+    # (auth_settings_v2 in function.tf) to take a decision.
+    SPRESPONDER_ACT_URL          = var.act_url
+    SPRESPONDER_ACT_KEY          = local.keyvault_reference.act_key
+    SPRESPONDER_ACT_KEY_PREVIOUS = local.keyvault_reference.act_key_previous
+    SPRESPONDER_ACT_TTL          = var.act_ttl
+    SPRESPONDER_ACT_GROUP        = var.act_group
   }
 }
