@@ -78,3 +78,8 @@ func loadAct(val func(string) string) (ActConfig, []error) {
 	}
 	return a, errs
 }
+
+// String keeps the keys out of any printout of the configuration.
+func (a ActConfig) String() string {
+	return fmt.Sprintf("{URL:%s Key:[%d bytes, redacted] Previous:[%d bytes, redacted] TTL:%s Group:%s}", a.URL, len(a.Key), len(a.Previous), a.TTL, a.Group)
+}
