@@ -97,6 +97,9 @@ func (p *Page) post(ctx context.Context, req Request) (Response, error) {
 		return Response{}, err
 	}
 	log := p.c.Log.With(zap.String("incident", in.ID), zap.String("token", Fingerprint(t)), zap.String("action", t.Action))
+	if err := p.notSpent(ctx, t); err != nil {
+		return Response{}, err
+	}
 	via := t.Channel
 	if t.Channel == ChannelTeams {
 		via += " (" + t.To + ")"
@@ -153,6 +156,22 @@ func (p *Page) post(ctx context.Context, req Request) (Response, error) {
 		status = http.StatusConflict
 	}
 	return Response{Status: status, Body: resultPage(title, result, after)}, nil
+}
+
+// errSpent is the page for a link used before.
+var errSpent = refuse(http.StatusConflict, "Link already used", "This link was used before: each link decides once. The incident's history says who decided and what came of it.")
+
+// notSpent refuses a link used before (the ledger's conditional create
+// decides in the end; this says it early and in words).
+func (p *Page) notSpent(ctx context.Context, t Token) error {
+	spent, err := p.c.Tokens.Spent(ctx, t.Nonce)
+	if err != nil {
+		return err
+	}
+	if spent {
+		return errSpent
+	}
+	return nil
 }
 
 // recipient checks the token's binding. A Teams-bound token is the

@@ -28,6 +28,9 @@ type Request struct {
 	Principal *Principal
 	// Client is the caller's address, for the record.
 	Client string
+	// SignIn, when set, is where a GET without a signed-in person is sent
+	// first (the platform's sign-in, which comes back to the link).
+	SignIn string
 }
 
 // Principal is a signed-in person.
@@ -222,6 +225,10 @@ func (p *Page) get(ctx context.Context, req Request) (Response, error) {
 	if err != nil {
 		return Response{}, err
 	}
+	if req.Principal == nil && req.SignIn != "" && strings.HasPrefix(req.SignIn, "/.auth/") {
+		return Response{Status: http.StatusFound, Headers: map[string]string{"Location": req.SignIn},
+			Body: messagePage("Sign in", "Sign in to continue.")}, nil
+	}
 	in, err := p.incident(ctx, t)
 	if err != nil {
 		return Response{}, err
@@ -249,12 +256,8 @@ func (p *Page) get(ctx context.Context, req Request) (Response, error) {
 		log.Info("act: report shown")
 		return Response{Status: http.StatusOK, Body: body}, nil
 	}
-	spent, err := p.c.Tokens.Spent(ctx, t.Nonce)
-	if err != nil {
+	if err := p.notSpent(ctx, t); err != nil {
 		return Response{}, err
-	}
-	if spent {
-		return Response{}, refuse(http.StatusConflict, "Link already used", "This link was used before: each link decides once. The incident's history says who decided and what came of it.")
 	}
 	if !offered(in, t.Action) {
 		return Response{}, refuse(http.StatusConflict, "No longer applies", fmt.Sprintf("The incident is now %s (%s): %q is not a decision it allows.", in.State, incident.ModeLabel(in.Mode), Labels[t.Action]))
