@@ -34,15 +34,6 @@ func heldIncident() *incident.Incident {
 			KeyID: "11111111-1111-4111-8111-111111111111", State: incident.Skipped, DryRun: true}}}
 }
 
-func tokenOf(t *testing.T, url string) string {
-	t.Helper()
-	_, tok, ok := strings.Cut(url, "?t=")
-	if !ok {
-		t.Fatalf("link %q has no token", url)
-	}
-	return tok
-}
-
 func TestTokenRoundTripAndRefusals(t *testing.T) {
 	keys := Keys{Current: testKey}
 	iss := testIssuer(t, keys)

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -224,8 +225,10 @@ func callAct(ctx context.Context, host, method, tok string) (int, string, error)
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
 		return 0, "", fmt.Errorf("act answer: %w", err)
 	}
-	var status int
-	fmt.Sscan(out.Outputs.Res.StatusCode, &status)
+	status, err := strconv.Atoi(out.Outputs.Res.StatusCode)
+	if err != nil {
+		return 0, "", fmt.Errorf("act answer: status %q", out.Outputs.Res.StatusCode)
+	}
 	return status, out.Outputs.Res.Body, nil
 }
 
