@@ -54,5 +54,9 @@
 // action, the result), and a follow-up card goes to each Teams target the
 // incident's card reached. A full token never reaches a log line, the
 // ledger or a page other than the one it opened: logs name it by
-// Fingerprint, the ledger by a digest of its nonce.
+// Fingerprint, the ledger by a digest of its nonce. The platform's own
+// request telemetry may record a link's URL (the token is in its query);
+// such a record is worth little: the link is single-use, expires, and a
+// decision also needs the signed-in owner or security-group member (and,
+// for a mailed link, its addressee).
 package act

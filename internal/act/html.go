@@ -54,7 +54,7 @@ var (
 	resultTmpl = template.Must(template.New("result").Parse(pageHead + `
 <h1>{{.Title}}</h1><p class="{{.Class}}">{{.Result}}</p>
 <dl><dt>Incident</dt><dd>{{.In.ID}}</dd><dt>App</dt><dd>{{.App}}</dd><dt>State now</dt><dd>{{.In.State}} · {{.Mode}}</dd></dl>
-<p><small>Recorded on the incident with your name, the time and the channel; the Teams channel is told.</small></p>
+<p><small>Recorded on the incident with your name, the time and the channel; the Teams channels that got the card are told who handled it.</small></p>
 ` + pageFoot))
 
 	reportTmpl = template.Must(template.New("report").Parse(pageHead + `

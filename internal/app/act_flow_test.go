@@ -102,6 +102,9 @@ func TestActRefusals(t *testing.T) {
 		{"non-owner", "POST", tok, lee, nil, 403, "Only an owner of this app or a member of the configured security group"},
 		{"cross-site", "POST", tok, alex, map[string][]string{"Origin": {"https://evil.example"}}, 403, "Cross-site"},
 		{"cross-site fetch", "POST", tok, alex, map[string][]string{"Sec-Fetch-Site": {"cross-site"}}, 403, "Cross-site"},
+		{"no origin, no referer", "POST", tok, alex, map[string][]string{"Origin": {""}}, 403, "Cross-site"},
+		{"referer of another site", "POST", tok, alex, map[string][]string{"Origin": {""}, "Referer": {"https://spresponder.example.net.evil.example/api/act"}}, 403, "Cross-site"},
+		{"not a form", "POST", tok, alex, map[string][]string{"Content-Type": {"application/json"}}, 415, "Not a form"},
 	} {
 		status, page := h.call(c.method, c.token, c.as, c.headers)
 		if status != c.status || !strings.Contains(page, c.says) {
@@ -115,6 +118,13 @@ func TestActRefusals(t *testing.T) {
 		t.Fatal("the non-owner's attempt is not on record")
 	}
 
+	// A mailed report link is its addressee's only.
+	if status, page := h.call("GET", tokenIn(t, h.link(act.Report, "AlexW@contoso.com")), megan, nil); status != 403 || !strings.Contains(page, "mailed to another person") {
+		t.Fatalf("someone else's report: %d %s", status, page)
+	}
+	if status, page := h.call("GET", tokenIn(t, h.link(act.Report, "AlexW@contoso.com")), alex, nil); status != 200 || !strings.Contains(page, "Approve removal") {
+		t.Fatalf("own report (with the buttons): %d %s", status, page)
+	}
 	// Wrong recipient: Alex's mailed link, used by Megan (an owner too).
 	mailTok := tokenIn(t, h.link(act.Approve, "AlexW@contoso.com"))
 	if status, page := h.call("POST", mailTok, megan, nil); status != 403 || !strings.Contains(page, "mailed to another person") {

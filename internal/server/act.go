@@ -90,7 +90,9 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := inv.Data.Req
-	a := s.actor.Act(r.Context(), ActRequest{Method: q.Method, Query: q.Query, Headers: q.Headers, Body: []byte(q.Body)})
+	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
+	defer cancel()
+	a := s.actor.Act(ctx, ActRequest{Method: q.Method, Query: q.Query, Headers: q.Headers, Body: []byte(q.Body)})
 	log.Info("act", zap.String("method", q.Method), zap.Int("status", a.Status))
 	answer(a)
 }
