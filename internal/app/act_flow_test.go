@@ -220,3 +220,15 @@ func TestActFalsePositive(t *testing.T) {
 		t.Fatalf("rotated with the key still there: %d %s", status, page)
 	}
 }
+
+// A mailed link works for the person it was mailed to.
+func TestActMailedLinkIsTheAddressees(t *testing.T) {
+	h := newActHarness(t, nil)
+	tok := tokenIn(t, h.link(act.Approve, "AlexW@contoso.com"))
+	h.clock.add(2 * time.Hour)
+	status, page := h.call("POST", tok, alex, nil)
+	if status != 200 || !strings.Contains(page, "Removed") || len(h.sim.Writes()) != 1 || !h.historyHas("decided", "Approve removal from mail") {
+		t.Fatalf("%d %s writes %+v", status, page, h.sim.Writes())
+	}
+	h.noSecretsLogged(tok)
+}
