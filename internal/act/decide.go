@@ -107,7 +107,12 @@ func (p *Page) post(ctx context.Context, req Request) (Response, error) {
 	if req.Principal == nil {
 		// Without the platform's sign-in nobody is known: the visit is
 		// recorded, nothing is decided, and the link stays usable.
-		p.note(ctx, in.ID, "acknowledged", fmt.Sprintf("%s asked from %s by an unauthenticated visitor from %s; nothing done: deciding needs the Function App's sign-in", Labels[t.Action], via, clip(req.Client)), "unauthenticated visitor")
+		// Once per link: whoever holds it cannot grow the history by
+		// posting again.
+		mark := "link " + Fingerprint(t)
+		if !slices.ContainsFunc(in.History, func(e incident.Event) bool { return e.What == "acknowledged" && strings.HasPrefix(e.Detail, mark) }) {
+			p.note(ctx, in.ID, "acknowledged", fmt.Sprintf("%s: %s asked from %s by an unauthenticated visitor from %s; nothing done: deciding needs the Function App's sign-in", mark, Labels[t.Action], via, clip(req.Client)), "unauthenticated visitor")
+		}
 		log.Info("act: acknowledged without sign-in; nothing done")
 		return Response{}, refuse(http.StatusUnauthorized, "Acknowledged, not done", "You are not signed in, so your answer was recorded as an acknowledgment only. Nothing was changed. Sign in through the Function App's Entra ID sign-in and open the link again to decide.")
 	}
@@ -223,11 +228,11 @@ func (p *Page) authorize(ctx context.Context, in *incident.Incident, who *Princi
 		return nil
 	}
 	if p.c.Group != "" {
-		in, err := p.c.Dir.MemberGroups(ctx, who.ID, []string{p.c.Group})
+		groups, err := p.c.Dir.MemberGroups(ctx, who.ID, []string{p.c.Group})
 		if err != nil && !errors.Is(err, directory.ErrNotFound) && !errors.Is(err, directory.ErrRejected) {
 			return fmt.Errorf("check the security group: %w", err)
 		}
-		if slices.ContainsFunc(in, func(g string) bool { return strings.EqualFold(g, p.c.Group) }) {
+		if slices.ContainsFunc(groups, func(g string) bool { return strings.EqualFold(g, p.c.Group) }) {
 			return nil
 		}
 	}

@@ -155,6 +155,11 @@ func TestActWithoutSignInOnlyAcknowledges(t *testing.T) {
 	if len(h.sim.Writes()) != 0 || h.spent(tok) || !h.historyHas("acknowledged", "unauthenticated visitor") {
 		t.Fatalf("writes %+v spent %v", h.sim.Writes(), h.spent(tok))
 	}
+	// Posting again does not grow the history.
+	n := len(h.current().History)
+	if status, _ := h.call("POST", tok, alex, nil); status != http.StatusUnauthorized || len(h.current().History) != n {
+		t.Fatalf("second acknowledgment: %d, history %d -> %d", status, n, len(h.current().History))
+	}
 	// The report still shows (the token is the capability without sign-in).
 	if status, page := h.call("GET", tokenIn(t, h.link(act.Report, "webhook:default")), nil, nil); status != 200 || !strings.Contains(page, "Terraform-Datadog-CLI") {
 		t.Fatalf("report: %d %s", status, page)
