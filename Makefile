@@ -26,7 +26,8 @@ FUZZ_TARGETS := \
 	./internal/rules:FuzzParse \
 	./internal/logtable:FuzzRecord \
 	./internal/replay:FuzzRead \
-	./internal/act:FuzzDecodeToken
+	./internal/act:FuzzDecodeToken \
+	./internal/act:FuzzForm
 
 .PHONY: all build test vet unit fuzz fuzz-short bench demo package lint infra-check clean
 
