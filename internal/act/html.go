@@ -26,6 +26,7 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem .8rem;margin:.4r
 .good{background:#dff6dd;padding:.6rem .8rem;border-radius:4px}
 button{font-size:1.05rem;padding:.7rem 1.2rem;border:0;border-radius:4px;background:#0f6cbd;color:#fff;width:100%;margin-top:.8rem}
 small{color:#555} ul{padding-left:1.2rem}
+@media (max-width:32rem){dl{grid-template-columns:1fr;gap:0} dt{margin-top:.4rem;font-size:.9rem} body{padding:.5rem}}
 </style></head><body><main>`
 
 const pageFoot = `</main></body></html>`
@@ -37,6 +38,11 @@ var (
 <h1>{{.Title}}</h1>
 <p class="warn">{{.WillHappen}}</p>
 {{if .Conditions}}<ul>{{range .Conditions}}<li>{{.}}</li>{{end}}</ul>{{end}}
+<form method="post" action="{{.Post}}">
+<input type="hidden" name="t" value="{{.Token}}">
+<button type="submit" name="confirm" value="yes">{{.Button}}</button>
+</form>
+<p><small>{{if .Who}}Signed in as {{.Who}}.{{else}}You are not signed in: the button records an acknowledgment only, and changes nothing.{{end}} This link works once, until {{.Expires}}. Opening it changed nothing.</small></p>
 <h2>{{.R.Title}}</h2>
 <p><strong>{{.R.Status}}</strong>{{if .R.Subtitle}} · {{.R.Subtitle}}{{end}}</p>
 {{if .R.Lead}}<p>{{.R.Lead}}</p>{{end}}
@@ -44,11 +50,6 @@ var (
 {{if .R.Credentials.Items}}<h2>{{.R.CredentialsHeading}}</h2>{{range .R.Credentials.Items}}<p><strong>{{.Heading}}</strong></p><dl>{{range .Facts}}<dt>{{.Title}}</dt><dd>{{.Value}}</dd>{{end}}</dl>{{end}}{{end}}
 {{if .R.Reach.Headline}}<h2>{{.R.Reach.Headline}}</h2><ul>{{range .R.Reach.Lines}}<li>{{.}}</li>{{end}}</ul>{{end}}
 {{if .R.NotDone.Items}}<h2>Not done</h2><ul>{{range .R.NotDone.Items}}<li>{{.}}</li>{{end}}</ul>{{end}}
-<form method="post" action="{{.Post}}">
-<input type="hidden" name="t" value="{{.Token}}">
-<button type="submit" name="confirm" value="yes">{{.Button}}</button>
-</form>
-<p><small>{{if .Who}}Signed in as {{.Who}}.{{else}}You are not signed in: the button records an acknowledgment only, and changes nothing.{{end}} This link works once, until {{.Expires}}. Opening it changed nothing.</small></p>
 ` + pageFoot))
 
 	resultTmpl = template.Must(template.New("result").Parse(pageHead + `
