@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/spresponder/spresponder/internal/act"
 	"github.com/spresponder/spresponder/internal/config"
+	"github.com/spresponder/spresponder/internal/ids"
 	"github.com/spresponder/spresponder/internal/incident"
 	"github.com/spresponder/spresponder/internal/ledger"
 	"github.com/spresponder/spresponder/internal/notify/teams"
@@ -90,8 +92,10 @@ type actFunction struct {
 
 func (f actFunction) Act(ctx context.Context, req server.ActRequest) server.ActResponse {
 	r := act.Request{Method: req.Method, Query: req.Query, Headers: req.Headers, Body: req.Body, Client: clientAddress(req.Headers)}
-	if p, ok := signedIn(req.Headers, f.easyAuth); ok {
-		r.Principal = &act.Principal{ID: p.id, Name: p.name}
+	// A decision needs the person's object id (owners and groups are
+	// matched by it): a principal without one is nobody.
+	if p, ok := signedIn(req.Headers, f.easyAuth); ok && ids.IsGUID(p.id) {
+		r.Principal = &act.Principal{ID: strings.ToLower(p.id), Name: p.name}
 	} else if f.easyAuth {
 		r.SignIn = "/.auth/login/aad?post_login_redirect_uri=" + url.QueryEscape("/api/act?"+url.Values{"t": {req.Query["t"]}}.Encode())
 	}
