@@ -44,7 +44,7 @@ func benchWorld(b *testing.B, n int, latency time.Duration, limit int) (*graphsi
 	if err != nil {
 		b.Fatal(err)
 	}
-	var led ledger.Incidents
+	var led ledger.Ledger
 	if ep := os.Getenv("SPRESPONDER_AZURITE_BLOB"); ep != "" {
 		// The production ledger: Azure Blob Storage, here Azurite.
 		led, err = ledger.NewBlobStore(ctx, ledger.BlobConfig{ConnectionString: ledger.AzuriteConnectionString(ep), Container: fmt.Sprintf("bench-%d", time.Now().UnixNano())})
