@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/spresponder/spresponder/internal/incident"
+	"github.com/spresponder/spresponder/internal/redact"
 	"github.com/spresponder/spresponder/internal/retry"
 )
 
@@ -42,6 +44,10 @@ type Target struct {
 	// the dedup key with the channel name ("webhook:default",
 	// "alexw@contoso.com", "oncall:breakerTripped").
 	ID string
+	// Links are this target's action links, set by the Notifier for a
+	// LinkedChannel when it has Actions (empty otherwise, or when they
+	// could not be had). They are bound to this reader and never stored.
+	Links ActionLinks
 }
 
 // Delivery is what the channels deliver: the incident, read-only while the
@@ -95,6 +101,9 @@ type Notifier struct {
 	log      *zap.Logger
 	now      func() time.Time
 	sleep    func(context.Context, time.Duration) error
+	actions  Actions
+	// linkFailures counts targets sent without their action links.
+	linkFailures atomic.Int64
 }
 
 // Option customises a Notifier; tests use them to control time.
@@ -109,6 +118,18 @@ func WithClock(now func() time.Time) Option { return func(n *Notifier) { n.now =
 func WithSleep(sleep func(context.Context, time.Duration) error) Option {
 	return func(n *Notifier) { n.sleep = sleep }
 }
+
+// WithActions makes every message of a LinkedChannel (the Teams card, each
+// email) carry its reader's action links: the Notifier asks a for them per
+// target, bound to the reader the channel names. When a cannot give them,
+// the message still goes, without buttons, and the failure is logged,
+// counted (LinkFailures) and recorded on the incident. A nil a, or no
+// option, sends messages without buttons.
+func WithActions(a Actions) Option { return func(n *Notifier) { n.actions = a } }
+
+// LinkFailures is the number of messages sent without their action links
+// because the Actions failed or gave links checkLinks refused.
+func (n *Notifier) LinkFailures() int64 { return n.linkFailures.Load() }
 
 // New returns a Notifier. owners may be nil, which sends to overrides and
 // the fallback only (local runs without a directory).
@@ -154,6 +175,8 @@ type result struct {
 	channel, target string
 	attempts        int
 	err             error
+	// linksErr says why the message went without its action links.
+	linksErr string
 }
 
 func (r result) key() string { return r.channel + "\x00" + r.target }
@@ -315,6 +338,9 @@ collect:
 		done = append(done, r)
 	}
 	for _, r := range done {
+		if r.linksErr != "" {
+			in.Record(now, string(incident.StepNotify), "sent without action links", r.channel+" "+r.target+": "+r.linksErr)
+		}
 		rec := incident.Notification{Channel: r.channel, Target: r.target, State: incident.Done, Attempts: r.attempts, At: now}
 		prev := in.Notification(r.channel, r.target)
 		if prev != nil {
@@ -396,11 +422,45 @@ func safeTargetID(id string) string {
 // deliver sends to one target with retries.
 func (n *Notifier) deliver(ctx context.Context, deadline time.Time, log *zap.Logger, d *Delivery, ch Channel, t Target) result {
 	tlog := log.With(zap.String("channel", ch.Name()), zap.String("target", t.ID))
+	var linksErr string
+	if lc, ok := ch.(LinkedChannel); ok && n.actions != nil {
+		// Once per delivery, not per attempt: each call may issue new
+		// single-use tokens.
+		links, err := n.linksFor(ctx, d.Incident, lc.ActionRecipient(t))
+		if err != nil {
+			n.linkFailures.Add(1)
+			linksErr = clean(redact.URLsIn(err.Error()), 300)
+			tlog.Warn("action links unavailable: sending without buttons", zap.String("reason", linksErr))
+		}
+		t.Links = links
+	}
 	attempts, err := n.retry(ctx, deadline, tlog, func(ctx context.Context) error { return ch.Send(ctx, d, t) })
 	if err == nil {
-		tlog.Info("sent", zap.Int("attempts", attempts))
+		tlog.Info("sent", zap.Int("attempts", attempts), zap.Int("action_links", len(t.Links.Buttons)))
 	}
-	return result{channel: ch.Name(), target: t.ID, attempts: attempts, err: err}
+	return result{channel: ch.Name(), target: t.ID, attempts: attempts, err: err, linksErr: linksErr}
+}
+
+// linksFor asks the Actions for one reader's links within one attempt's
+// time, and checks them: links that fail, or that a message must not
+// carry, give none.
+func (n *Notifier) linksFor(ctx context.Context, in *incident.Incident, reader string) (links ActionLinks, err error) {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.AttemptTimeout)
+	defer cancel()
+	defer func() {
+		// Whatever the Actions do, the message still goes.
+		if p := recover(); p != nil {
+			links, err = ActionLinks{}, fmt.Errorf("action links: panic: %v", p)
+		}
+	}()
+	links, err = n.actions.Links(ctx, in, reader)
+	if err != nil {
+		return ActionLinks{}, fmt.Errorf("action links: %w", err)
+	}
+	if err := checkLinks(links); err != nil {
+		return ActionLinks{}, fmt.Errorf("action links refused: %w", err)
+	}
+	return links, nil
 }
 
 // lookupOwners reads both owner lists, each with retries, and returns by
