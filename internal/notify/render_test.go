@@ -16,8 +16,9 @@ import (
 	"github.com/spresponder/spresponder/internal/notify/notifytest"
 )
 
-// update rewrites the golden files and the screenshots in docs/img.
-var update = flag.Bool("update", false, "rewrite testdata/notify/*.golden and docs/img screenshots")
+// update rewrites the golden files (the screenshots in docs/img come from
+// make screenshots).
+var update = flag.Bool("update", false, "rewrite testdata/notify/*.golden")
 
 // repoRoot is where testdata/ and docs/ live, relative to this package.
 const repoRoot = "../.."
