@@ -136,6 +136,11 @@ type (
 		Separator bool   `json:"separator,omitempty"`
 		Items     []any  `json:"items"`
 	}
+	acActionSet struct {
+		Type    string     `json:"type"`
+		Spacing string     `json:"spacing,omitempty"`
+		Actions []acAction `json:"actions"`
+	}
 	acAction struct {
 		Type  string `json:"type"`
 		Title string `json:"title"`
@@ -163,8 +168,8 @@ func toneColor(t Tone) string {
 	return "Attention"
 }
 
-// maxCardActions is how many actions Teams shows on a card before it
-// folds the rest into a menu.
+// maxCardActions bounds the card's buttons: the decisions, the full report
+// and the portal link.
 const maxCardActions = 6
 
 func buildCard(r Report, links ActionLinks) acCard {
@@ -210,25 +215,47 @@ func buildCard(r Report, links ActionLinks) acCard {
 		body = append(body, cmd)
 	}
 
-	card := acCard{
+	// The buttons go in rows of two (ActionSets in the body) rather than
+	// the card's one row of actions, which a phone-width card cuts off
+	// past the second or third button: the decisions and the full report
+	// first, then the portal.
+	var acts []acAction
+	for _, b := range links.Buttons {
+		acts = append(acts, acAction{Type: "Action.OpenUrl", Title: cardLabel(b.Label), URL: b.URL})
+	}
+	if links.Report != "" {
+		acts = append(acts, acAction{Type: "Action.OpenUrl", Title: "Full report", URL: links.Report})
+	}
+	body = appendActionRows(body, acts, "Medium")
+	// Of the portal links only the first (the app's credentials, where
+	// an owner makes the new one): the rest are in the full report.
+	if len(r.Links) > 0 && len(acts) < maxCardActions {
+		l := r.Links[0]
+		body = appendActionRows(body, []acAction{{Type: "Action.OpenUrl", Title: l.Title, URL: l.URL}}, "Small")
+	}
+
+	return acCard{
 		Schema:  "http://adaptivecards.io/schemas/adaptive-card.json",
 		Type:    "AdaptiveCard",
 		Version: CardVersion,
 		MSTeams: acMSTeams{Width: "Full"},
 		Body:    body,
 	}
-	for _, b := range links.Buttons {
-		card.Actions = append(card.Actions, acAction{Type: "Action.OpenUrl", Title: linkLabel(b.Label), URL: b.URL})
-	}
-	if links.Report != "" {
-		card.Actions = append(card.Actions, acAction{Type: "Action.OpenUrl", Title: "Full report", URL: links.Report})
-	}
-	for _, l := range r.Links {
-		if len(card.Actions) < maxCardActions {
-			card.Actions = append(card.Actions, acAction{Type: "Action.OpenUrl", Title: l.Title, URL: l.URL})
+}
+
+// appendActionRows adds the actions in rows: two side by side when their
+// words fit a phone-width card together, else one.
+func appendActionRows(body []any, acts []acAction, spacing string) []any {
+	for i := 0; i < len(acts); {
+		n := 1
+		if i+1 < len(acts) && labelWidth(acts[i].Title)+labelWidth(acts[i+1].Title) <= cardPairMax {
+			n = 2
 		}
+		body = append(body, acActionSet{Type: "ActionSet", Spacing: spacing, Actions: acts[i : i+n]})
+		spacing = "Small"
+		i += n
 	}
-	return card
+	return body
 }
 
 // cardFacts are the compact card's lines: the app, the credential, what

@@ -98,7 +98,12 @@ func TestLargestCardFitsTeams(t *testing.T) {
 					t.Errorf("card lost %q", w)
 				}
 			}
-			acts, _ := c["actions"].([]any)
+			var acts []any
+			for _, b := range c["body"].([]any) {
+				if m := b.(map[string]any); m["type"] == "ActionSet" {
+					acts = append(acts, m["actions"].([]any)...)
+				}
+			}
 			if len(acts) == 0 || len(acts) > 6 {
 				t.Fatalf("%d actions", len(acts))
 			}
@@ -131,26 +136,41 @@ func TestCompactCardWithLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "card-example-links.json.golden", indentJSON(t, payload))
+	type action struct{ Type, Title, URL string }
 	var card struct {
 		Body []struct {
-			Type  string `json:"type"`
-			Text  string `json:"text"`
-			Facts []struct{ Title, Value string }
+			Type    string `json:"type"`
+			Text    string `json:"text"`
+			Facts   []struct{ Title, Value string }
+			Actions []action `json:"actions"`
 		} `json:"body"`
-		Actions []struct{ Type, Title, URL string } `json:"actions"`
+		Actions []action `json:"actions"`
 	}
 	raw, _ := json.Marshal(cardContent(t, payload))
 	if err := json.Unmarshal(raw, &card); err != nil {
 		t.Fatal(err)
 	}
+	if len(card.Actions) != 0 {
+		t.Errorf("the card's own action row (one line, cut off at phone width) has %d actions", len(card.Actions))
+	}
 	var titles []string
+	rows := 0
+	for _, b := range card.Body {
+		if b.Type == "ActionSet" {
+			rows++
+			if len(b.Actions) > 2 {
+				t.Errorf("a row of %d buttons", len(b.Actions))
+			}
+			card.Actions = append(card.Actions, b.Actions...)
+		}
+	}
 	for _, a := range card.Actions {
 		if a.Type != "Action.OpenUrl" {
 			t.Errorf("action %q is %s, want Action.OpenUrl", a.Title, a.Type)
 		}
 		titles = append(titles, a.Title)
 	}
-	want := "Approve removal|False positive|Rotated, close it|Full report|Open the app's credentials|Open risky workload identities"
+	want := "Approve removal|False positive|Rotated, close it|Full report|App credentials (Entra)"
 	if got := strings.Join(titles, "|"); got != want {
 		t.Errorf("actions = %s\nwant      %s", got, want)
 	}

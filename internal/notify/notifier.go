@@ -119,18 +119,6 @@ func WithSleep(sleep func(context.Context, time.Duration) error) Option {
 	return func(n *Notifier) { n.sleep = sleep }
 }
 
-// WithActions makes every message of a LinkedChannel (the Teams card, each
-// email) carry its reader's action links: the Notifier asks a for them per
-// target, bound to the reader the channel names. When a cannot give them,
-// the message still goes, without buttons, and the failure is logged,
-// counted (LinkFailures) and recorded on the incident. A nil a, or no
-// option, sends messages without buttons.
-func WithActions(a Actions) Option { return func(n *Notifier) { n.actions = a } }
-
-// LinkFailures is the number of messages sent without their action links
-// because the Actions failed or gave links checkLinks refused.
-func (n *Notifier) LinkFailures() int64 { return n.linkFailures.Load() }
-
 // New returns a Notifier. owners may be nil, which sends to overrides and
 // the fallback only (local runs without a directory).
 func New(cfg Config, owners Owners, channels []Channel, logger *zap.Logger, opts ...Option) (*Notifier, error) {
@@ -439,63 +427,6 @@ func (n *Notifier) deliver(ctx context.Context, deadline time.Time, log *zap.Log
 		tlog.Info("sent", zap.Int("attempts", attempts), zap.Int("action_links", len(t.Links.Buttons)))
 	}
 	return result{channel: ch.Name(), target: t.ID, attempts: attempts, err: err, linksErr: linksErr}
-}
-
-// linksFor asks the Actions for one reader's links within one attempt's
-// time, and checks them: links that fail, or that a message must not
-// carry, give none.
-func (n *Notifier) linksFor(ctx context.Context, in *incident.Incident, reader string) (links ActionLinks, err error) {
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.AttemptTimeout)
-	defer cancel()
-	defer func() {
-		// Whatever the Actions do, the message still goes.
-		if p := recover(); p != nil {
-			links, err = ActionLinks{}, fmt.Errorf("action links: panic: %v", p)
-		}
-	}()
-	links, err = n.actions.Links(ctx, in, reader)
-	if err != nil {
-		return ActionLinks{}, fmt.Errorf("action links: %w", err)
-	}
-	if err := checkLinks(links); err != nil {
-		return ActionLinks{}, fmt.Errorf("action links refused: %w", err)
-	}
-	return links, nil
-}
-
-// lookupOwners reads both owner lists, each with retries, and returns by
-// the context's end even if the directory does not: what was not read by
-// then counts as unreadable (the security fallback is told).
-func (n *Notifier) lookupOwners(ctx context.Context, deadline time.Time, log *zap.Logger, app incident.App) OwnerLookup {
-	if n.owners == nil {
-		return OwnerLookup{}
-	}
-	out := make(chan OwnerLookup, 1)
-	go func() {
-		var l OwnerLookup
-		if app.AppID != "" {
-			_, l.ApplicationErr = n.retry(ctx, deadline, log.With(zap.String("lookup", "applicationOwners")), func(ctx context.Context) error {
-				var err error
-				l.Application, err = n.owners.ApplicationOwners(ctx, app.AppID)
-				return err
-			})
-		}
-		if app.ServicePrincipalID != "" {
-			_, l.ServicePrincipalErr = n.retry(ctx, deadline, log.With(zap.String("lookup", "servicePrincipalOwners")), func(ctx context.Context) error {
-				var err error
-				l.ServicePrincipal, err = n.owners.ServicePrincipalOwners(ctx, app.ServicePrincipalID)
-				return err
-			})
-		}
-		out <- l
-	}()
-	select {
-	case l := <-out:
-		return l
-	case <-ctx.Done():
-		err := fmt.Errorf("owners not read by the notify deadline: %w", ctx.Err())
-		return OwnerLookup{ApplicationErr: err, ServicePrincipalErr: err}
-	}
 }
 
 // retry runs op until it succeeds, fails permanently, runs out of attempts,

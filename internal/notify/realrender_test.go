@@ -131,17 +131,19 @@ func at(width int) string {
 }
 
 // The real render check fails when rendering fails: a card with an element
-// the library does not know, Markdown that becomes a link, a button the
-// Workflows webhook cannot carry, and a page with a script, an outside image,
-// no viewport and a table wider than a phone are each reported, and the
-// harness exits with findings. Without this, a harness that checks
-// nothing would pass.
+// the library does not know, Markdown that becomes a link, a button a
+// Workflows webhook cannot carry and buttons past a phone-width card's
+// edge, and a page with a script, an outside image, no viewport and a
+// table wider than a phone are each reported, and the harness exits with
+// findings. Without this, a harness that checks nothing would pass.
 func TestRealRendererFailsOnBrokenInput(t *testing.T) {
 	chromium, node, tool := realRenderer(t)
 	dir := t.TempDir()
 	card := `{"type":"message","attachments":[{"contentType":"application/vnd.microsoft.card.adaptive","contentUrl":null,"content":{` +
 		`"type":"AdaptiveCard","version":"1.4","body":[{"type":"TextBlock","text":"[click](https://evil.example)","wrap":true},` +
-		`{"type":"Nonsense","text":"x"}],"actions":[{"type":"Action.Execute","title":"Approve","verb":"approve"}]}}]}`
+		`{"type":"Nonsense","text":"x"},{"type":"ActionSet","actions":[{"type":"Action.OpenUrl","title":"Approve the removal of this key","url":"https://a.example/1"},` +
+		`{"type":"Action.OpenUrl","title":"Mark it a false positive","url":"https://a.example/2"}]}],` +
+		`"actions":[{"type":"Action.Execute","title":"Approve","verb":"approve"}]}}]}`
 	page := `<!DOCTYPE html><html><head><title>x</title></head><body><h1>Report</h1><script>1</script>` +
 		`<img src="https://evil.example/x.png"><table style="width:1200px"><tr><td>wide</td></tr></table>` + strings.Repeat("<p>line</p>", 40) + `</body></html>`
 	cp, pp := filepath.Join(dir, "card.json"), filepath.Join(dir, "page.html")
@@ -152,7 +154,7 @@ func TestRealRendererFailsOnBrokenInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, err := rendercheck.Run(t.Context(), node, tool, dir, rendercheck.Job{Chromium: chromium,
-		Cards: []rendercheck.Item{{Name: "broken", Path: cp}},
+		Cards: []rendercheck.Item{{Name: "broken", Path: cp, Width: 390}},
 		Pages: []rendercheck.Item{{Name: "broken", Path: pp, Width: 390}},
 	})
 	if err != nil {
@@ -162,7 +164,7 @@ func TestRealRendererFailsOnBrokenInput(t *testing.T) {
 		t.Error("the harness passed a broken card and page")
 	}
 	all := strings.Join(res.Findings(), "\n")
-	for _, w := range []string{"card broken: render: card text produced a link", "Nonsense", "Action.Execute cannot work from a Workflows webhook", "page broken: page: contains 1 script",
+	for _, w := range []string{"card broken: render: card text produced a link", "Nonsense", "Action.Execute cannot work from a Workflows webhook", "does not fit", "page broken: page: contains 1 script",
 		"page broken: page: loads an external resource", "page broken: page: no viewport", "readers would scroll sideways"} {
 		if !strings.Contains(all, w) {
 			t.Errorf("the harness did not report %q; it said:\n%s", w, all)

@@ -184,14 +184,16 @@ function cardPage(payloadText, hostWidth) {
       const want = {};
       let facts = 0;
       let columns = 0;
+      const allActions = [...(content.actions || [])];
       const walk = (items) => (items || []).forEach((it) => {
         want[it.type] = (want[it.type] || 0) + 1;
+        if (it.type === "ActionSet") allActions.push(...(it.actions || []));
         facts += (it.facts || []).length;
         walk(it.items);
         (it.columns || []).forEach((c) => { columns++; walk(c.items); });
       });
       walk(content.body);
-      const classes = { TextBlock: ".ac-textBlock", FactSet: ".ac-factset", Container: ".ac-container", ColumnSet: ".ac-columnSet" };
+      const classes = { TextBlock: ".ac-textBlock", FactSet: ".ac-factset", Container: ".ac-container", ColumnSet: ".ac-columnSet", ActionSet: ".ac-actionSet" };
       for (const [type, n] of Object.entries(want)) {
         const sel = classes[type];
         if (!sel) { result.errors.push("check: no rendering check for element type " + type); continue; }
@@ -199,11 +201,13 @@ function cardPage(payloadText, hostWidth) {
         result.elements[type] = got;
         // A FactSet renders each fact's title and value as text blocks; a
         // Column is a kind of Container.
-        const expected = type === "TextBlock" ? n + 2 * facts : type === "Container" ? n + columns : n;
+        // The card's own actions render as an action set too.
+        const expected = type === "TextBlock" ? n + 2 * facts : type === "Container" ? n + columns :
+          type === "ActionSet" ? n + ((content.actions || []).length ? 1 : 0) : n;
         if (got !== expected) result.errors.push("render: " + type + ": " + n + " in the JSON, " + got + " rendered");
       }
       const actions = el.querySelectorAll(".ac-pushButton").length;
-      if (actions !== (content.actions || []).length) result.errors.push("render: " + (content.actions || []).length + " actions in the JSON, " + actions + " rendered");
+      if (actions !== allActions.length) result.errors.push("render: " + allActions.length + " actions in the JSON, " + actions + " rendered");
       if (el.innerText.trim().length === 0) result.errors.push("render: the card shows no text");
       // The card's text has no links of its own (links are actions, which
       // render as buttons): an anchor means Markdown in incident-derived
@@ -215,9 +219,15 @@ function cardPage(payloadText, hostWidth) {
       result.width = ${hostWidth + 32};
       // Wider than its place: a reader would scroll sideways.
       if (el.scrollWidth > host.clientWidth) result.errors.push("render: the card is " + el.scrollWidth + " px wide in a " + host.clientWidth + " px place");
+      // A button past the card's edge is cut off (the card clips it).
+      const edge = host.getBoundingClientRect().right;
+      for (const b of el.querySelectorAll(".ac-pushButton")) {
+        const r = b.getBoundingClientRect();
+        if (r.right > edge + 0.5) result.errors.push("render: button '" + b.textContent.trim() + "' does not fit: it ends at " + Math.ceil(r.right) + " px, the card at " + Math.floor(edge) + " px");
+      }
       // Workflows webhooks post as the flow, not a bot: Action.Execute and
       // Action.Submit would do nothing; links are all a card can offer.
-      for (const a of content.actions || []) {
+      for (const a of allActions) {
         if (a.type !== "Action.OpenUrl") result.errors.push("card: " + a.type + " cannot work from a Workflows webhook (no bot); use Action.OpenUrl");
       }
     }
