@@ -25,7 +25,8 @@ FUZZ_TARGETS := \
 	./internal/capolicy:FuzzDecodePolicies \
 	./internal/rules:FuzzParse \
 	./internal/logtable:FuzzRecord \
-	./internal/replay:FuzzRead
+	./internal/replay:FuzzRead \
+	./internal/notify:FuzzCardLinks
 
 .PHONY: all build test vet unit fuzz fuzz-short bench demo screenshots package lint infra-check clean
 

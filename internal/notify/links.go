@@ -50,7 +50,7 @@ func checkLinks(l ActionLinks) error {
 		}
 	}
 	for i, b := range l.Buttons {
-		if strings.TrimSpace(b.Label) == "" {
+		if linkLabel(b.Label) == "" {
 			return fmt.Errorf("button %d has no label", i+1)
 		}
 		if err := checkLinkURL(b.URL); err != nil {
