@@ -216,15 +216,16 @@ func TestRenderRefusesBadLinks(t *testing.T) {
 	in := notifytest.ExampleIncident()
 	ok := "https://act.example/api/act?t=1"
 	for name, l := range map[string]notify.ActionLinks{
-		"javascript": {Buttons: []notify.ActionLink{{Label: "Approve removal", URL: "javascript:alert(1)"}}},
-		"data":       {Report: "data:text/html,<script>alert(1)</script>"},
-		"http":       {Buttons: []notify.ActionLink{{Label: "Approve removal", URL: "http://act.example/api/act?t=1"}}},
-		"user info":  {Buttons: []notify.ActionLink{{Label: "Approve removal", URL: "https://user:pw@act.example/api/act"}}},
-		"relative":   {Report: "/api/act?t=1"},
-		"newline":    {Report: ok + "\r\nX: y"},
-		"too long":   {Report: ok + strings.Repeat("x", notify.MaxActionURLBytes)},
-		"no label":   {Buttons: []notify.ActionLink{{Label: "  ", URL: ok}}},
-		"too many":   {Buttons: []notify.ActionLink{{Label: "a", URL: ok}, {Label: "b", URL: ok}, {Label: "c", URL: ok}, {Label: "d", URL: ok}}},
+		"javascript":    {Buttons: []notify.ActionLink{{Label: "Approve removal", URL: "javascript:alert(1)"}}},
+		"data":          {Report: "data:text/html,<script>alert(1)</script>"},
+		"http":          {Buttons: []notify.ActionLink{{Label: "Approve removal", URL: "http://act.example/api/act?t=1"}}},
+		"user info":     {Buttons: []notify.ActionLink{{Label: "Approve removal", URL: "https://user:pw@act.example/api/act"}}},
+		"relative":      {Report: "/api/act?t=1"},
+		"newline":       {Report: ok + "\r\nX: y"},
+		"too long":      {Report: ok + strings.Repeat("x", notify.MaxActionURLBytes)},
+		"no label":      {Buttons: []notify.ActionLink{{Label: "  ", URL: ok}}},
+		"control label": {Buttons: []notify.ActionLink{{Label: "\x00\u202e\r\n", URL: ok}}},
+		"too many":      {Buttons: []notify.ActionLink{{Label: "a", URL: ok}, {Label: "b", URL: ok}, {Label: "c", URL: ok}, {Label: "d", URL: ok}}},
 	} {
 		if _, err := notify.RenderCardWith(in, l); err == nil {
 			t.Errorf("%s: card rendered", name)
