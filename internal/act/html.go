@@ -57,22 +57,6 @@ var (
 <dl><dt>Incident</dt><dd>{{.In.ID}}</dd><dt>App</dt><dd>{{.App}}</dd><dt>State now</dt><dd>{{.In.State}} · {{.Mode}}</dd></dl>
 <p><small>Recorded on the incident with your name, the time and the channel; the Teams channels that got the card are told who handled it.</small></p>
 ` + pageFoot))
-
-	reportTmpl = template.Must(template.New("report").Parse(pageHead + `
-<h1>{{.R.Title}}</h1>
-<p><strong>{{.R.Status}}</strong>{{if .R.Subtitle}} · {{.R.Subtitle}}{{end}}</p>
-{{if .R.Notice}}<p class="bad">{{.R.Notice}}</p>{{end}}
-{{if .R.Reach.Headline}}<h2>{{.R.Reach.Headline}}</h2><ul>{{range .R.Reach.Lines}}<li>{{.}}</li>{{end}}</ul>{{end}}
-{{if .R.Lead}}<p>{{.R.Lead}}</p>{{end}}
-<dl>{{range .R.Detection}}<dt>{{.Title}}</dt><dd>{{.Value}}</dd>{{end}}</dl>
-{{if .R.Credentials.Items}}<h2>{{.R.CredentialsHeading}}</h2>{{range .R.Credentials.Items}}<p><strong>{{.Heading}}</strong></p><dl>{{range .Facts}}<dt>{{.Title}}</dt><dd>{{.Value}}</dd>{{end}}</dl>{{end}}{{end}}
-{{if .R.Done.Items}}<h2>Done</h2><ul>{{range .R.Done.Items}}<li>{{.}}</li>{{end}}</ul>{{end}}
-{{if .R.NotDone.Items}}<h2>Not done</h2><ul>{{range .R.NotDone.Items}}<li>{{.}}</li>{{end}}</ul>{{end}}
-<h2>{{.R.Verdict.Headline}}</h2><p>{{.R.Verdict.Summary}}</p>
-{{if .R.NextSteps}}<h2>{{.R.NextStepsHeading}}</h2><ol>{{range .R.NextSteps}}<li>{{.}}</li>{{end}}</ol>{{end}}
-{{if .Links.Buttons}}<h2>Decide</h2><ul>{{range .Links.Buttons}}<li><a href="{{.URL}}">{{.Label}}</a></li>{{end}}</ul>{{end}}
-{{if .R.History.Items}}<h2>History</h2><ul>{{range .R.History.Items}}<li>{{.}}</li>{{end}}</ul>{{end}}
-` + pageFoot))
 )
 
 func render(t *template.Template, v any) []byte {
@@ -138,12 +122,4 @@ func resultPage(title, result string, in *incident.Incident) []byte {
 		app = in.App.AppID
 	}
 	return render(resultTmpl, map[string]any{"Title": title, "Result": result, "Class": class, "In": in, "App": app, "Mode": incident.ModeLabel(in.Mode)})
-}
-
-// PlainReport renders the full report page from notify.BuildReport. It is
-// the stand-in until notify.RenderReportPage (the card work) is wired in
-// its place: same facts, plainer layout.
-func PlainReport(in *incident.Incident, links notify.ActionLinks) ([]byte, error) {
-	r := notify.BuildReport(in)
-	return render(reportTmpl, map[string]any{"R": r, "Links": links, "Title": r.Title}), nil
 }

@@ -126,7 +126,7 @@ func New(c Config) (*Page, error) {
 		return nil, errors.New("act page: issuer, store, tokens, directory and runner are required")
 	}
 	if c.Report == nil {
-		c.Report = PlainReport
+		c.Report = notify.RenderReportPage
 	}
 	if c.Log == nil {
 		c.Log = zap.NewNop()

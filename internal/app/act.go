@@ -15,6 +15,7 @@ import (
 	"github.com/spresponder/spresponder/internal/ids"
 	"github.com/spresponder/spresponder/internal/incident"
 	"github.com/spresponder/spresponder/internal/ledger"
+	"github.com/spresponder/spresponder/internal/notify"
 	"github.com/spresponder/spresponder/internal/notify/teams"
 	"github.com/spresponder/spresponder/internal/server"
 )
@@ -44,8 +45,7 @@ func (s actStore) Get(ctx context.Context, id string) (*incident.Incident, error
 
 // newActFunction wires the act page to serve's system: the ledger, the
 // Graph client, the playbook and the Teams channel for the follow-up.
-// The report page is PlainReport until the card work's
-// notify.RenderReportPage is wired in its place.
+// The full report page is notify.RenderReportPage's.
 func newActFunction(cfg config.Config, sys *system, log *zap.Logger, now func() time.Time) (server.Actor, error) {
 	iss, err := newIssuer(cfg, now)
 	if err != nil || iss == nil {
@@ -76,7 +76,7 @@ func newActFunction(cfg config.Config, sys *system, log *zap.Logger, now func() 
 			}
 			return sys.store.KillSwitch(ctx)
 		},
-		FollowUp: follow, Report: act.PlainReport, Log: log.With(zap.String("function", server.Act)), Now: now,
+		FollowUp: follow, Report: notify.RenderReportPage, Log: log.With(zap.String("function", server.Act)), Now: now,
 	})
 	if err != nil {
 		return nil, err
