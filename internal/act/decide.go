@@ -166,7 +166,7 @@ func (p *Page) post(ctx context.Context, req Request) (Response, error) {
 // errSpent is the page for a link used before.
 var errSpent = refuse(http.StatusConflict, "Link already used", "This link was used before: each link decides once. The incident's history says who decided and what came of it.")
 
-// notSpent refuses a link used before (the ledger's conditional create
+// notSpent refuses a link used before (the ledger's conditional write
 // decides in the end; this says it early and in words).
 func (p *Page) notSpent(ctx context.Context, t Token) error {
 	spent, err := p.c.Tokens.Spent(ctx, t.Nonce)

@@ -40,7 +40,8 @@
 // nothing is done (the link stays usable). With one, the person must own
 // the app or its service principal (Graph owners) or be in the configured
 // security group (checkMemberGroups, transitive). Only then is the token
-// spent, by a conditional create in the ledger (ledger.ActionTokens), and
+// spent, by a conditional write of its control record in the ledger
+// (ledger.ActionTokens, kind actiontoken), and
 // the decision carried out through the playbook:
 //
 //   - approve: playbook.PrepareRedrive and Run, the same entry as
