@@ -463,3 +463,50 @@ func listIncidents(tb testing.TB, env map[string]string) []ledgerIncident {
 	}
 	return out
 }
+
+// TestConsumeCheckpointsOnlyDurableBatches: with the ledger unreachable, a
+// consumer that receives a leak detection neither acts on it nor moves the
+// partition's checkpoint past it (a takeover then would lose it); it retries
+// the batch in place, and once the ledger is back the leak is claimed, the
+// key removed once, and only then the checkpoint written.
+func TestConsumeCheckpointsOnlyDurableBatches(t *testing.T) {
+	ep := azurite.BlobEndpoint(t)
+	conn := startEHFake(t, 1)
+	px := newProxy(t, strings.TrimPrefix(strings.TrimSuffix(ep, "/devstoreaccount1"), "http://"))
+	w := newWorld(t, 1, "http://"+px.addr+"/devstoreaccount1")
+	cpContainer := fmt.Sprintf("cp-%d", rand.IntN(1<<30))
+	env := consumeEnv(w, conn, cpContainer)
+	// Checkpoints stay reachable: only the ledger goes away.
+	env["SPRESPONDER_CONSUME_CHECKPOINT_ACCOUNT_URL"] = ep
+	env["SPRESPONDER_CONSUME_SWEEP_INTERVAL"] = "0s"
+	c := startConsume(t, "C", env)
+	waitFor(t, "C to claim the partition", 20*time.Second, func() bool { return len(c.owned()) == 1 })
+	prod := newProducer(t, conn)
+	cps := checkpointStore(t, ep, cpContainer)
+
+	prod.send(t, "0", []string{benignEvent(0)})
+	waitFor(t, "the benign event checkpointed", 20*time.Second, func() bool {
+		seq, ok := checkpointed(t, cps, conn)["0"]
+		return ok && seq == 0
+	})
+	px.setDown(true)
+	prod.send(t, "0", []string{leakEvent(w.apps[0])})
+	waitFor(t, "the batch to fail for want of the ledger", 20*time.Second, func() bool {
+		return strings.Contains(c.out.String(), "batch not durable: retrying in place")
+	})
+	time.Sleep(1500 * time.Millisecond) // more attempts, none of which may checkpoint
+	if seq := checkpointed(t, cps, conn)["0"]; seq != 0 {
+		t.Fatalf("checkpoint moved to %d while the batch was not durable", seq)
+	}
+	if len(w.removals()) != 0 {
+		t.Fatal("a write happened without a ledger record")
+	}
+	px.setDown(false)
+	waitFor(t, "the leak checkpointed once the ledger is back", 30*time.Second, func() bool {
+		return checkpointed(t, cps, conn)["0"] == 1
+	})
+	waitFor(t, "the leaked key removed", 10*time.Second, func() bool { return len(w.removals()) == 1 })
+	if got := w.removals()[w.apps[0].KeyID]; got != 1 {
+		t.Fatalf("key removed %d times, want once", got)
+	}
+}
