@@ -65,5 +65,33 @@ func NewCheckpoints(ctx context.Context, cfg CheckpointConfig) (azeventhubs.Chec
 	if err != nil {
 		return nil, fmt.Errorf("checkpoints: %w", err)
 	}
-	return store, nil
+	return forwardOnly{store}, nil
+}
+
+// ErrCheckpointBehind: the partition's checkpoint is already at or past
+// the one being written, by another instance that took the partition over.
+var ErrCheckpointBehind = errors.New("checkpoint behind the partition's current one")
+
+// forwardOnly keeps a partition's checkpoint from moving back. An instance
+// slow on a batch may lose the partition meanwhile; the new owner reads
+// from the old checkpoint and moves it on, and the old owner's write when
+// it finishes would put it back (the blob store writes unconditionally),
+// so that the next takeover reads everything since again. The read and the
+// write are not atomic: two writes within that gap can still step back,
+// which costs duplicates (the ledger absorbs them), never a lost signal.
+type forwardOnly struct {
+	azeventhubs.CheckpointStore
+}
+
+func (f forwardOnly) SetCheckpoint(ctx context.Context, cp azeventhubs.Checkpoint, opts *azeventhubs.SetCheckpointOptions) error {
+	cur, err := f.ListCheckpoints(ctx, cp.FullyQualifiedNamespace, cp.EventHubName, cp.ConsumerGroup, nil)
+	if err != nil {
+		return fmt.Errorf("read the current checkpoint: %w", err)
+	}
+	for _, c := range cur {
+		if c.PartitionID == cp.PartitionID && c.SequenceNumber != nil && cp.SequenceNumber != nil && *c.SequenceNumber >= *cp.SequenceNumber {
+			return fmt.Errorf("%w (at %d, writing %d)", ErrCheckpointBehind, *c.SequenceNumber, *cp.SequenceNumber)
+		}
+	}
+	return f.CheckpointStore.SetCheckpoint(ctx, cp, opts)
 }

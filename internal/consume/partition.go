@@ -119,7 +119,9 @@ func (c *Consumer) handle(ctx context.Context, pc *azeventhubs.ProcessorPartitio
 	// Durable: only now may the next owner start after this batch. A
 	// failed checkpoint write costs a redelivery of this batch at the next
 	// takeover, which the ledger's claims turn into duplicates.
-	if err := pc.UpdateCheckpoint(hctx, got[len(got)-1], nil); err != nil {
+	if err := pc.UpdateCheckpoint(hctx, got[len(got)-1], nil); errors.Is(err, ErrCheckpointBehind) {
+		log.Info("checkpoint not written: another instance took the partition over and is further on", zap.Error(err))
+	} else if err != nil {
 		log.Warn("checkpoint not written: the batch may be read again after a takeover (a duplicate in the ledger)", zap.Error(err))
 	}
 	st := res.Stats

@@ -23,6 +23,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2/checkpoints"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
+	"github.com/spresponder/spresponder/internal/graphsim"
 	"github.com/spresponder/spresponder/internal/ledger"
 )
 
@@ -54,6 +55,22 @@ func (l *lockedBuffer) String() string {
 // when SPRESPONDER_REQUIRE_EHFAKE is set) when the fake cannot start.
 func startEHFake(tb testing.TB, partitions int) string {
 	tb.Helper()
+	parts := map[string][]fixtureEvent{}
+	for i := range partitions {
+		parts[strconv.Itoa(i)] = []fixtureEvent{}
+	}
+	return startEHFakeWith(tb, parts)
+}
+
+// fixtureEvent is an event the fake holds from its start.
+type fixtureEvent struct {
+	Body         string    `json:"body"`
+	EnqueuedTime time.Time `json:"enqueuedTime"`
+}
+
+// startEHFakeWith starts tools/ehfake with hub "entra" holding parts.
+func startEHFakeWith(tb testing.TB, parts map[string][]fixtureEvent) string {
+	tb.Helper()
 	unavailable := func(why string) {
 		tb.Helper()
 		if os.Getenv(envRequireEHFake) != "" {
@@ -69,17 +86,16 @@ func startEHFake(tb testing.TB, partitions int) string {
 	if _, err := os.Stat(filepath.Join(root, "tools", "ehfake", "node_modules", "rhea")); err != nil {
 		unavailable("tools/ehfake/node_modules is not installed (make test installs it)")
 	}
-	parts := map[string][]any{}
-	for i := range partitions {
-		parts[strconv.Itoa(i)] = []any{}
-	}
 	fx, _ := json.Marshal(map[string]any{"hub": "entra", "partitions": parts})
 	fxFile := filepath.Join(tb.TempDir(), "hub.json")
 	if err := os.WriteFile(fxFile, fx, 0o600); err != nil {
 		tb.Fatal(err)
 	}
 	cmd := exec.Command(node, filepath.Join(root, "tools", "ehfake", "ehfake.js"), fxFile, "0")
-	cmd.Env = append(os.Environ(), "EHFAKE_DEBUG=1")
+	if _, bench := tb.(*testing.B); !bench {
+		// Its log is shown when a test fails; a benchmark does without.
+		cmd.Env = append(os.Environ(), "EHFAKE_DEBUG=1")
+	}
 	stdout, _ := cmd.StdoutPipe()
 	stderr := &lockedBuffer{}
 	cmd.Stderr = stderr
@@ -508,5 +524,64 @@ func TestConsumeCheckpointsOnlyDurableBatches(t *testing.T) {
 	waitFor(t, "the leaked key removed", 10*time.Second, func() bool { return len(w.removals()) == 1 })
 	if got := w.removals()[w.apps[0].KeyID]; got != 1 {
 		t.Fatalf("key removed %d times, want once", got)
+	}
+}
+
+// TestStaleOwnerDoesNotMoveTheCheckpointBack: a consumer is slow on a batch
+// (Graph answers a removal after 4s) when another takes the partition
+// over, reads it again from the start, and checkpoints it at its end. The
+// old owner then finishes its batch: its checkpoint, behind the new one,
+// must not replace it (that would make the next takeover read everything
+// since again).
+func TestStaleOwnerDoesNotMoveTheCheckpointBack(t *testing.T) {
+	ep := azurite.BlobEndpoint(t)
+	w := newWorld(t, 2, ep)
+	if err := w.sim.AddFault(graphsim.Fault{Route: "POST /applications/*/removePassword", Kind: graphsim.FaultLatency, Delay: graphsim.Duration(4 * time.Second), Times: 2}); err != nil {
+		t.Fatal(err)
+	}
+	// Each partition: a leak, then benign events; the first batch (8
+	// events) holds the slow leak.
+	parts := map[string][]fixtureEvent{}
+	at := time.Now().Add(-time.Minute)
+	for p, app := range w.apps {
+		pid := strconv.Itoa(p)
+		parts[pid] = append(parts[pid], fixtureEvent{Body: leakEvent(app), EnqueuedTime: at})
+		for i := range 11 {
+			parts[pid] = append(parts[pid], fixtureEvent{Body: benignEvent(i), EnqueuedTime: at})
+		}
+	}
+	conn := startEHFakeWith(t, parts)
+	cpContainer := fmt.Sprintf("cp-%d", rand.IntN(1<<30))
+	env := consumeEnv(w, conn, cpContainer)
+	env["SPRESPONDER_CONSUME_SWEEP_INTERVAL"] = "0s"
+	delete(env, "SPRESPONDER_STAGE_DEADLINE")
+	a := startConsume(t, "A", env)
+	waitFor(t, "A to claim both partitions", 20*time.Second, func() bool { return len(a.owned()) == 2 })
+	b := startConsume(t, "B", env)
+	waitFor(t, "B to take a partition from A", 20*time.Second, func() bool { return len(b.owned()) == 1 })
+	var stolen string
+	for p := range b.owned() {
+		stolen = p
+	}
+	cps := checkpointStore(t, ep, cpContainer)
+	waitFor(t, "B to checkpoint the partition at its end", 30*time.Second, func() bool {
+		return checkpointed(t, cps, conn)[stolen] == 11
+	})
+	// A's batch of that partition ends once its removal is answered.
+	waitFor(t, "both keys removed", 30*time.Second, func() bool { return len(w.removals()) == 2 })
+	waitFor(t, "A to finish its batch of the stolen partition", 20*time.Second, func() bool {
+		for _, l := range a.lines() {
+			if l.Msg == "batch" && l.Partition == stolen {
+				return true
+			}
+		}
+		return false
+	})
+	time.Sleep(500 * time.Millisecond)
+	if got := checkpointed(t, cps, conn)[stolen]; got != 11 {
+		t.Fatalf("partition %s checkpoint is %d after the old owner finished, want 11 (the new owner's)", stolen, got)
+	}
+	if got := w.removals(); len(got) != 2 || got[w.apps[0].KeyID] != 1 || got[w.apps[1].KeyID] != 1 {
+		t.Fatalf("removals %v, want each key once", got)
 	}
 }
