@@ -27,18 +27,20 @@ import (
 //     detection of its own app, which is verified, contained (removePassword)
 //     and notified (Teams): an incident per 100 records.
 //
-// One and two consumer processes. Sizes: SPRESPONDER_BENCH_CONSUME_EVENTS
-// events per partition (default 300).
+// One and two consumer processes. Sizes: 500 events per partition
+// (50,000 records) benign, 100 (10,000 records, 100 incidents) with
+// signals; SPRESPONDER_BENCH_CONSUME_EVENTS sets both.
 func BenchmarkConsume(b *testing.B) {
-	events := 300
-	if v, err := strconv.Atoi(os.Getenv("SPRESPONDER_BENCH_CONSUME_EVENTS")); err == nil && v > 0 {
-		events = v
-	}
 	const perEvent, partitions = 50, 2
 	for _, mix := range []struct {
 		name   string
 		signal bool
-	}{{"benign", false}, {"signals1pct", true}} {
+		events int
+	}{{"benign", false, 500}, {"signals1pct", true, 100}} {
+		events := mix.events
+		if v, err := strconv.Atoi(os.Getenv("SPRESPONDER_BENCH_CONSUME_EVENTS")); err == nil && v > 0 {
+			events = v
+		}
 		for _, procs := range []int{1, 2} {
 			b.Run(fmt.Sprintf("%s/procs=%d", mix.name, procs), func(b *testing.B) {
 				var records, signals, secs float64
@@ -111,7 +113,7 @@ func consumeRun(b *testing.B, procs, partitions, events, perEvent int, withSigna
 	b.StartTimer()
 	t0 := time.Now()
 	cps := checkpointStore(b, ep, cpContainer)
-	waitFor(b, "every partition checkpointed at its end and every leaked key removed", 4*time.Minute, func() bool {
+	waitFor(b, "every partition checkpointed at its end and every leaked key removed", 8*time.Minute, func() bool {
 		if len(w.removals()) < leaks {
 			return false
 		}

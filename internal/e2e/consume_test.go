@@ -109,7 +109,8 @@ func startEHFakeWith(tb testing.TB, parts map[string][]fixtureEvent) string {
 			tb.Logf("ehfake log (tail):\n%s", tail(stderr.String(), 3000))
 		}
 	})
-	deadline := time.AfterFunc(15*time.Second, func() { _ = cmd.Process.Kill() })
+	// A large fixture (the benchmark's, tens of MB) takes a while to load.
+	deadline := time.AfterFunc(60*time.Second, func() { _ = cmd.Process.Kill() })
 	defer deadline.Stop()
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
