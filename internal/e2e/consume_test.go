@@ -248,7 +248,6 @@ func checkpointed(tb testing.TB, s *checkpoints.BlobStore, conn string) map[stri
 type producer struct {
 	client *azeventhubs.ProducerClient
 	mu     sync.Mutex
-	last   map[string]int64 // partition -> sequence number of the last event sent
 	sent   map[string]int64 // partition -> events sent
 }
 
