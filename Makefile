@@ -67,6 +67,7 @@ fuzz:
 bench:
 	scripts/bench.sh
 	scripts/bench-respond.sh
+	scripts/bench-consume.sh
 
 # demo: the whole story against the simulated tenant, no cloud.
 demo:

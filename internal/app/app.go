@@ -52,6 +52,8 @@ const usage = `spresponder: incident responder for Microsoft Entra workload iden
 
 Usage:
   spresponder serve [--port N]                 run as the Azure Functions custom handler
+  spresponder consume                          consume the Entra event hub itself (Container Apps, AKS, a VM): the
+                                               Processor's partition balancing across instances, the same pipeline
   spresponder replay --file F [flags]          run events from a file through the responder (a plan, by default)
   spresponder replay --hub --from T [--to T]   run a time range of the Event Hub through the responder (a plan, by default)
   spresponder replay --incident ID [flags]     run a stored incident's signals again (a plan, by default)
@@ -93,6 +95,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 	switch args[0] {
 	case "serve":
 		err = serve(ctx, args[1:], env)
+	case "consume":
+		err = runConsume(ctx, args[1:], env)
 	case "replay":
 		err = runReplay(ctx, args[1:], env)
 	case "incidents":
@@ -186,20 +190,11 @@ func serve(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	sys, err := build(ctx, cfg, log, env.Now, buildOptions{})
+	pl, err := newPipeline(ctx, cfg, log, env.Now)
 	if err != nil {
 		return err
 	}
-	// Quarantined input goes to the ledger with everything else.
-	nets := sys.policies
-	go func() {
-		// After Listen: the host must see the port answer first.
-		if err := nets.Refresh(ctx, sys.graph); err != nil {
-			log.Warn("allowed networks from Conditional Access not loaded yet (the timer retries)", zap.Error(err))
-		}
-	}()
-	hb := newHeartbeat(sys, log, env.Now)
-	in := newIntake(cfg, sys.ledger, nets, log, env.Now)
+	sys, nets, in, hb, sw := pl.sys, pl.nets, pl.in, pl.hb, pl.sweep
 	// The host starts the handler in the app root, beside host.json.
 	lim, how, err := server.LimitsFor("host.json", cfg.MaxInvocationBytes, cfg.MaxBytesInFlight)
 	if err != nil {
@@ -208,15 +203,6 @@ func serve(ctx context.Context, args []string, env Env) error {
 	log.Info("invocation limits", zap.Int64("max_invocation_bytes", lim.MaxBodyBytes), zap.Int64("max_bytes_in_flight", lim.MaxBytesInFlight), zap.String("from", how))
 	// The preflight check, in the background: one summary log line.
 	startupCheck(ctx, cfg, sys.rules, log)
-	sw := sweeper{sys: sys, nets: nets, heartbeat: hb, log: log}
-	switch {
-	case cfg.Reconcile && len(cfg.Tenants) > 0:
-		sw.reconcile = newReconciler(sys, log, env.Now)
-	case cfg.Reconcile:
-		// Graph's items carry no tenant to check; the signals take the
-		// configured one, so without it there is nothing to reconcile as.
-		log.Warn("reconcile is off: SPRESPONDER_TENANTS is empty, and a reconcile signal takes the configured tenant")
-	}
 	actor, err := newActFunction(cfg, sys, log, env.Now)
 	if err != nil {
 		return err

@@ -32,6 +32,13 @@ var topics = map[string]topic{
 			"FUNCTIONS_CUSTOMHANDLER_PORT=7071 spresponder serve",
 		},
 	},
+	"consume": {
+		usage:   "spresponder consume",
+		summary: "Consume the Entra event hub without the Functions host (Container Apps, AKS, a VM): the azeventhubs Processor shares the partitions among every running instance through ownership blobs, each batch goes through the same pipeline and ledger as serve, and a partition is checkpointed only once its batch's signals are claimed or quarantined. SIGTERM or SIGINT finishes the batches in hand and gives the partitions up. Settings: SPRESPONDER_CONSUME_* and SPRESPONDER_LEDGER=blob (see README.md).",
+		examples: []string{
+			"SPRESPONDER_CONSUME_NAMESPACE=contoso-entra.servicebus.windows.net SPRESPONDER_CONSUME_HUB=entra-logs SPRESPONDER_CONSUME_CONSUMER_GROUP=spresponder spresponder consume",
+		},
+	},
 	"replay": {
 		usage:   "spresponder replay (--file F | --hub --from T [--to T] | --graph [--since D] | --held | --parked | --incident ID) [flags]",
 		summary: "Run events through the responder: a file, a time range of the Event Hub, what Graph lists as changed (as the Sweep's reconcile does), the ledger's held or parked incidents, or a stored incident's signals. It shows the plan and changes nothing unless --execute; a closing line sums up signals, incidents new / already handled and writes planned / done / refused.",

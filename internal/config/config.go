@@ -53,7 +53,7 @@ var Settings = []Setting{
 	{"SPRESPONDER_LEDGER_ACCOUNT_URL", "(empty)", "Blob endpoint of the ledger's storage account, e.g. https://acct.blob.core.windows.net (managed identity; role Storage Blob Data Contributor). Required with SPRESPONDER_LEDGER=blob."},
 	{"SPRESPONDER_LEDGER_CONTAINER", "spresponder-ledger", "Blob container of the ledger."},
 	{"SPRESPONDER_GRAPH_URL", "https://graph.microsoft.com/v1.0", "Microsoft Graph base URL (tests and the demo point it at the simulated tenant)."},
-	{"SPRESPONDER_MANAGED_IDENTITY_CLIENT_ID", "(empty)", "Client id of the user-assigned managed identity for Graph and Storage; empty uses DefaultAzureCredential (system-assigned identity in Azure)."},
+	{"SPRESPONDER_MANAGED_IDENTITY_CLIENT_ID", "(empty)", "Client id of the user-assigned managed identity for Graph, Storage and (`consume`) Event Hubs; empty uses DefaultAzureCredential (system-assigned identity in Azure; on AKS, workload identity through AZURE_CLIENT_ID and AZURE_FEDERATED_TOKEN_FILE)."},
 	{"SPRESPONDER_TEAMS_WEBHOOK", "(empty)", "Teams Workflows webhook URL for incident cards. A secret: never logged."},
 	{"SPRESPONDER_TEAMS_APP_WEBHOOKS", "(empty)", "Per-app Teams webhooks, `appId=url` pairs separated by `;`: the card also goes to the owning team's channel. Secrets: never logged."},
 	{"SPRESPONDER_TEAMS_BEARER_TOKEN", "(empty)", "For Workflows flows that require sign-in: a bearer token sent as `Authorization: Bearer ...` with every Teams post. A secret: never logged. Prefer SPRESPONDER_TEAMS_TOKEN_AUDIENCE (a token that does not expire in an app setting); set one or the other."},
@@ -61,7 +61,7 @@ var Settings = []Setting{
 	{"SPRESPONDER_MAIL_FROM", "(empty)", "Mailbox (UPN or id) the owner emails are sent from through Graph sendMail (permission Mail.Send)."},
 	{"SPRESPONDER_SECURITY_CONTACT", "(empty)", "Comma-separated security addresses: always copied, and the only recipients for apps without a reachable owner. Required when email is on."},
 	{"SPRESPONDER_PAGER_WEBHOOK", "(empty)", "On-call webhook (JSON) for incidents that need a human. A secret: never logged."},
-	{"SPRESPONDER_HUB_CONNECTION_STRING", "(empty)", "`replay --hub` only: an Event Hubs connection string (the emulator). Empty: the namespace in `EntraEventHub__fullyQualifiedNamespace` with the managed identity or your login. A secret."},
+	{"SPRESPONDER_HUB_CONNECTION_STRING", "(empty)", "`replay --hub`, `selftest` and `consume` against the emulator or for development: an Event Hubs connection string. Empty: the namespace (`EntraEventHub__fullyQualifiedNamespace`, for `consume` SPRESPONDER_CONSUME_NAMESPACE) with the managed identity or your login. A secret."},
 	{"SPRESPONDER_ARM_URL", "https://management.azure.com", "Azure Resource Manager endpoint `spresponder check` reads Entra's diagnostic settings from (tests point it at a local server)."},
 	{"SPRESPONDER_STARTUP_CHECK_TIMEOUT", "5s", "`serve` runs `spresponder check` in the background at start-up and logs one summary line; this bounds it. `0s` turns it off."},
 	{"SPRESPONDER_STAGE_DEADLINE", "60s", "How long one run of an incident's stages may take before it is parked for the timer."},
@@ -75,6 +75,18 @@ var Settings = []Setting{
 	{"SPRESPONDER_HEARTBEAT_SIGNINS", "30m", "On-call is paged once when no ServicePrincipalSignInLogs record has arrived for this long, and told when they flow again; checked on the Sweep. `0s` turns it off."},
 	{"SPRESPONDER_HEARTBEAT_RISK", "0s", "The same for ServicePrincipalRiskEvents and RiskyServicePrincipals; off by default, since a healthy tenant can go days without a risk record (7d is a sensible value)."},
 	{"SPRESPONDER_HEARTBEAT_AUDIT", "0s", "The same for AuditLogs; off by default."},
+	// `spresponder consume` only (consume.go).
+	{"SPRESPONDER_CONSUME_NAMESPACE", "(empty)", "`consume`: fully qualified Event Hubs namespace (`<name>.servicebus.windows.net`) read with the identity (role Azure Event Hubs Data Receiver). Required by `consume` unless SPRESPONDER_HUB_CONNECTION_STRING is set."},
+	{"SPRESPONDER_CONSUME_HUB", "(empty)", "`consume`: the event hub the Entra diagnostic setting streams to. Required by `consume`."},
+	{"SPRESPONDER_CONSUME_CONSUMER_GROUP", "$Default", "`consume`: the consumer group. Give `consume` a group of its own: its receivers hold each partition exclusively, so a Function App or an on-call `replay --hub` on the same group would be detached."},
+	{"SPRESPONDER_CONSUME_CHECKPOINT_ACCOUNT_URL", "(the ledger's)", "`consume`: blob endpoint of the storage account that keeps partition ownership and checkpoints (role Storage Blob Data Contributor). Default: SPRESPONDER_LEDGER_ACCOUNT_URL."},
+	{"SPRESPONDER_CONSUME_CHECKPOINT_CONTAINER", "spresponder-checkpoints", "`consume`: blob container of partition ownership and checkpoints."},
+	{"SPRESPONDER_CONSUME_START", "latest", "`consume`: where a partition with no checkpoint starts, `latest` or `earliest`. `latest`, like the Function App's `fromEnd`: a new consumer does not act on the hub's retained history by itself."},
+	{"SPRESPONDER_CONSUME_BATCH_SIZE", "100", "`consume`: most events handed to the pipeline at once per partition (host.json's maxEventBatchSize)."},
+	{"SPRESPONDER_CONSUME_MAX_WAIT", "500ms", "`consume`: how long a partition waits to fill a batch before handing on what it has; an event waits at most this long."},
+	{"SPRESPONDER_CONSUME_UPDATE_INTERVAL", "10s", "`consume`: how often an instance renews its partitions and claims its share of the others (the Processor's load balancing)."},
+	{"SPRESPONDER_CONSUME_OWNERSHIP_EXPIRY", "60s", "`consume`: a partition whose owner has not renewed it for this long is taken over by another instance (after a crash; a clean stop gives partitions up at once). At least twice SPRESPONDER_CONSUME_UPDATE_INTERVAL."},
+	{"SPRESPONDER_CONSUME_SWEEP_INTERVAL", "2m", "`consume`: how often each instance runs the Sweep (re-drive, reconcile, heartbeat) that the Function App's timer runs; `0s` when a Function App still sweeps the same ledger."},
 	{"SPRESPONDER_LOG_LEVEL", "info", "debug, info, warn or error. Logs are JSON on stdout (the host records stderr as errors)."},
 	{"SPRESPONDER_SHUTDOWN_TIMEOUT", "30s", "How long SIGTERM waits for invocations in flight."},
 }
@@ -137,6 +149,9 @@ type Config struct {
 
 	// Act is the action links' configuration (act.go).
 	Act ActConfig
+
+	// Consume holds the settings of `spresponder consume` (consume.go).
+	Consume Consume
 }
 
 // Secrets lists the configured values that must never appear in a log
@@ -363,6 +378,7 @@ func Load(get Getenv, environ Environ) (Config, error) {
 			c.SecurityContacts = append(c.SecurityContacts, a)
 		}
 	}
+	loadConsume(&c, val, &errs)
 	if (c.MailFrom != "" || c.TeamsWebhook != "" || len(c.TeamsAppWebhooks) > 0) && len(c.SecurityContacts) == 0 {
 		errs = append(errs, errors.New("SPRESPONDER_SECURITY_CONTACT: required when notifications are on (it receives every incident, and those of apps without a reachable owner)"))
 	}

@@ -22,7 +22,23 @@ var notForAzure = map[string]string{
 	"FUNCTIONS_CUSTOMHANDLER_PORT":      "the Functions host sets it when it starts the handler",
 	"SPRESPONDER_HUB_CONNECTION_STRING": "`replay --hub` against the emulator only; in Azure the namespace setting and the identity are used, and a connection string would be a key in an app setting",
 	"WEBSITE_AUTH_ENABLED":              "App Service sets it when built-in authentication is on; a value set by hand would make the Replay function trust principal headers nobody checked",
+	// `spresponder consume` runs outside the Function App (Container Apps,
+	// AKS, a VM) and reads the hub itself; the Function App reads it through
+	// its trigger, whose settings are the binding's (EntraEventHub__*).
+	"SPRESPONDER_CONSUME_NAMESPACE":              consumeOnly,
+	"SPRESPONDER_CONSUME_HUB":                    consumeOnly,
+	"SPRESPONDER_CONSUME_CONSUMER_GROUP":         consumeOnly,
+	"SPRESPONDER_CONSUME_CHECKPOINT_ACCOUNT_URL": consumeOnly,
+	"SPRESPONDER_CONSUME_CHECKPOINT_CONTAINER":   consumeOnly,
+	"SPRESPONDER_CONSUME_START":                  consumeOnly,
+	"SPRESPONDER_CONSUME_BATCH_SIZE":             consumeOnly,
+	"SPRESPONDER_CONSUME_MAX_WAIT":               consumeOnly,
+	"SPRESPONDER_CONSUME_UPDATE_INTERVAL":        consumeOnly,
+	"SPRESPONDER_CONSUME_OWNERSHIP_EXPIRY":       consumeOnly,
+	"SPRESPONDER_CONSUME_SWEEP_INTERVAL":         consumeOnly,
 }
+
+const consumeOnly = "read only by `spresponder consume`, which runs outside the Function App (the Function App consumes through its Event Hubs trigger; a Processor in it would take the partitions from that trigger)"
 
 // platform: settings the Functions platform reads (not the responder), which
 // infra/ must set exactly so.

@@ -56,7 +56,7 @@ func TestMain(m *testing.M) {
 
 // tenantWith returns the demo tenant plus n apps, each with one secret
 // named by a leakedCredentials detection.
-func tenantWith(t *testing.T, n int) (*graphsim.Seed, []graphsim.LoadApp) {
+func tenantWith(t testing.TB, n int) (*graphsim.Seed, []graphsim.LoadApp) {
 	t.Helper()
 	seed, err := graphsim.Load("../../testdata/tenant/demo.json")
 	if err != nil {
@@ -187,7 +187,7 @@ type world struct {
 	cards map[string]int // incident id -> cards received
 }
 
-func newWorld(t *testing.T, n int, ledgerURL string, mods ...func(*graphsim.Seed)) *world {
+func newWorld(t testing.TB, n int, ledgerURL string, mods ...func(*graphsim.Seed)) *world {
 	t.Helper()
 	seed, apps := tenantWith(t, n)
 	for _, m := range mods {

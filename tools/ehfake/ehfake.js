@@ -12,9 +12,17 @@
 //   - $management READ of com.microsoft:eventhub and com.microsoft:partition;
 //   - receiver links <hub>/ConsumerGroups/<cg>/Partitions/<n> with a selector
 //     filter on x-opt-offset, x-opt-sequence-number or x-opt-enqueued-time;
-//   - events delivered by link credit, with the message annotations
+//   - events delivered pre-settled by link credit, with the message annotations
 //     x-opt-sequence-number (long), x-opt-offset (string) and
 //     x-opt-enqueued-time (timestamp);
+//   - receivers with an owner level (the link property com.microsoft:epoch,
+//     which the azeventhubs Processor sets to 0 on every partition client):
+//     a new receiver with an epoch detaches the receivers open on the same
+//     consumer group and partition with amqp:link:stolen (the client's
+//     ErrorCodeOwnershipLost), as Event Hubs does when another Processor
+//     instance takes the partition over. Only what the Processor does is
+//     served: every Processor receiver has epoch 0, so a lower epoch's
+//     refusal and plain receivers beside epoch ones are not modelled;
 //   - sends (ProducerClient) to "<hub>" or "<hub>/Partitions/<n>": single
 //     messages and batches (message format 0x80013700, each data section an
 //     encoded message) are appended to the partition (to "0" when none is
@@ -81,6 +89,18 @@ function selectorOf(source) {
     if (typeof v === 'string') return v;
   }
   return '';
+}
+
+// epochOf reads a receiver's owner level (com.microsoft:epoch, an AMQP long)
+// from its attach properties; null when it has none.
+function epochOf(props) {
+  if (!props) return null;
+  let v = props['com.microsoft:epoch'];
+  if (v === undefined || v === null) return null;
+  if (typeof v === 'object' && 'value' in v) v = v.value;
+  if (Buffer.isBuffer(v)) return Number(v.readBigInt64BE(0));
+  const n = Number(v);
+  return Number.isNaN(n) ? null : n;
 }
 
 // bodiesOf returns the event bodies of a message a producer sent: one for a
@@ -181,7 +201,11 @@ function main() {
     const st = sender.ehfake;
     while (st.next < st.events.length && sender.sendable()) {
       const e = st.events[st.next++];
-      sender.send({
+      // Event Hubs delivers events pre-settled (allowed in the mixed mode
+      // the client asks for). go-amqp gives link credit back only for
+      // settled deliveries and azeventhubs never settles one, so unsettled
+      // deliveries stall a receiver once its prefetch credit is spent.
+      const d = sender.send({
         body: rhea.message.data_section(e.body),
         message_annotations: {
           'x-opt-sequence-number': types.wrap_long(e.seq),
@@ -189,6 +213,7 @@ function main() {
           'x-opt-enqueued-time': types.wrap_timestamp(e.time),
         },
       });
+      d.settled = true;
     }
   };
 
@@ -215,9 +240,19 @@ function main() {
       sender.close({ condition: 'amqp:not-implemented', description: err.message });
       return;
     }
-    sender.ehfake = { events: fx.partitions.get(m[3]), next: start };
+    const epoch = epochOf(sender.remote.attach.properties);
+    const key = m[2] + '/' + m[3];
+    if (epoch !== null) {
+      for (const other of [...senders]) {
+        if (!other.ehfake || other.ehfake.key !== key || !other.is_open()) continue;
+        debug('stolen', key, 'epoch', other.ehfake.epoch, 'by epoch', epoch);
+        senders.delete(other);
+        other.close({ condition: 'amqp:link:stolen', description: `new receiver with epoch ${epoch} on ${key}: current receiver (epoch ${other.ehfake.epoch}) is disconnected` });
+      }
+    }
+    sender.ehfake = { events: fx.partitions.get(m[3]), next: start, key, epoch };
     senders.add(sender);
-    debug('partition', m[3], 'cg', m[2], 'start', start);
+    debug('partition', m[3], 'cg', m[2], 'start', start, 'epoch', epoch, 'props', JSON.stringify(sender.remote.attach.properties));
   });
 
   // Open partition senders, to deliver events appended by a producer.
