@@ -25,7 +25,6 @@ import (
 	"github.com/spresponder/spresponder/internal/hubreplay"
 	"github.com/spresponder/spresponder/internal/incident"
 	"github.com/spresponder/spresponder/internal/intake"
-	"github.com/spresponder/spresponder/internal/invocation"
 	"github.com/spresponder/spresponder/internal/ledger"
 	"github.com/spresponder/spresponder/internal/playbook"
 	"github.com/spresponder/spresponder/internal/quarantine"
@@ -200,7 +199,7 @@ func serve(ctx context.Context, args []string, env Env) error {
 		}
 	}()
 	hb := newHeartbeat(sys, log, env.Now)
-	in := beatingIntake{Intake: newIntake(cfg, sys.ledger, nets, log, env.Now), hb: hb}
+	in := newIntake(cfg, sys.ledger, nets, log, env.Now)
 	// The host starts the handler in the app root, beside host.json.
 	lim, how, err := server.LimitsFor("host.json", cfg.MaxInvocationBytes, cfg.MaxBytesInFlight)
 	if err != nil {
@@ -209,8 +208,6 @@ func serve(ctx context.Context, args []string, env Env) error {
 	log.Info("invocation limits", zap.Int64("max_invocation_bytes", lim.MaxBodyBytes), zap.Int64("max_bytes_in_flight", lim.MaxBytesInFlight), zap.String("from", how))
 	// The preflight check, in the background: one summary log line.
 	startupCheck(ctx, cfg, sys.rules, log)
-	// Self-test events (spresponder selftest) are recorded, never acted on.
-	resp := selfTestResponder{next: sys.responder, ledger: sys.ledger, now: env.Now}
 	sw := sweeper{sys: sys, nets: nets, heartbeat: hb, log: log}
 	switch {
 	case cfg.Reconcile && len(cfg.Tenants) > 0:
@@ -220,8 +217,9 @@ func serve(ctx context.Context, args []string, env Env) error {
 		// configured one, so without it there is nothing to reconcile as.
 		log.Warn("reconcile is off: SPRESPONDER_TENANTS is empty, and a reconcile signal takes the configured tenant")
 	}
-	srv := server.New(in, resp, sw, log).
+	srv := server.New(in, sys.responder, sw, log).
 		WithLimits(lim).
+		WithArrivals(hb).
 		WithReplayer(httpReplayer{cfg: cfg, nets: nets, log: log, now: env.Now, keeper: sys.ledger, sys: sys}).
 		WithLostBatches(lostBatches{attempts: ledger.Attempts{L: sys.ledger, Now: env.Now}, pager: sys.pager, max: cfg.BatchAttempts, log: log, now: env.Now})
 	log.Info("spresponder serving", zap.String("addr", ln.Addr().String()), zap.String("version", Version),
@@ -414,58 +412,6 @@ func isFlagSet(fs *flag.FlagSet, name string) bool {
 		}
 	})
 	return set
-}
-
-type hubArgs struct {
-	from, to, namespace, name, group string
-	max                              int
-}
-
-// readHub reads a time range of events from the Entra event hub, with the
-// same connection settings the Functions host uses, or with a connection
-// string (the emulator) from SPRESPONDER_HUB_CONNECTION_STRING.
-func readHub(ctx context.Context, env Env, a hubArgs) ([]invocation.Event, error) {
-	now := env.Now()
-	parse := func(flagName, v string, def time.Time) (time.Time, error) {
-		if v == "" {
-			return def, nil
-		}
-		if d, err := time.ParseDuration(v); err == nil {
-			return now.Add(-d), nil
-		}
-		t, err := time.Parse(time.RFC3339, v)
-		if err != nil {
-			return time.Time{}, usageError{fmt.Errorf("--%s %q: want RFC 3339 (2026-11-27T08:00:00Z) or a duration ago (2h)", flagName, v)}
-		}
-		return t, nil
-	}
-	from, err := parse("from", a.from, time.Time{})
-	if err != nil {
-		return nil, err
-	}
-	to, err := parse("to", a.to, now)
-	if err != nil {
-		return nil, err
-	}
-	get := func(k string) string { v, _ := env.Getenv(k); return v }
-	cfg := hubreplay.Config{
-		Namespace: a.namespace, Hub: a.name, ConsumerGroup: a.group, From: from, To: to, MaxEvents: a.max,
-		ConnectionString: get("SPRESPONDER_HUB_CONNECTION_STRING"),
-	}
-	if cfg.Namespace == "" {
-		cfg.Namespace = get("EntraEventHub__fullyQualifiedNamespace")
-	}
-	if cfg.Hub == "" {
-		cfg.Hub = get("ENTRA_EVENTHUB_NAME")
-	}
-	if cfg.ConnectionString == "" {
-		cred, err := azureCredential(get("SPRESPONDER_MANAGED_IDENTITY_CLIENT_ID"))
-		if err != nil {
-			return nil, err
-		}
-		cfg.Credential = cred
-	}
-	return hubreplay.Read(ctx, cfg)
 }
 
 // respondTo runs signals through the playbook for a person: as a plan

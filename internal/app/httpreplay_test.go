@@ -89,7 +89,7 @@ func replayServer(t *testing.T, settings map[string]string) (interface{ Writes()
 		t.Fatal(err)
 	}
 	nets := &capolicy.Networks{Configured: sys.rules.AllowedNetworksOf}
-	srv := server.New(newIntake(cfg, sys.ledger, nets, log, time.Now), selfTestResponder{next: sys.responder, ledger: sys.ledger, now: time.Now}, nil, log).
+	srv := server.New(newIntake(cfg, sys.ledger, nets, log, time.Now), sys.responder, nil, log).
 		WithReplayer(httpReplayer{cfg: cfg, nets: nets, log: log, now: time.Now, keeper: sys.ledger, sys: sys})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -83,7 +82,6 @@ func runIncidents(ctx context.Context, args []string, env Env) error {
 		if err != nil {
 			return err
 		}
-		ins = slices.DeleteFunc(ins, func(in *incident.Incident) bool { return ledger.IsControl(in.ID) })
 		ks, err := ledger.KillSwitch{L: led}.State(ctx)
 		if err != nil {
 			return err

@@ -13,7 +13,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/spresponder/spresponder/internal/incident"
 	"github.com/spresponder/spresponder/internal/ledger"
 	"github.com/spresponder/spresponder/internal/notify/pager"
 	"github.com/spresponder/spresponder/internal/server"
@@ -82,8 +81,9 @@ func TestLastRetryWithTheLedgerAway(t *testing.T) {
 	}
 }
 
-type brokenLedger struct{ ledger.Incidents }
+// brokenLedger is a ledger that cannot be reached.
+type brokenLedger struct{ ledger.Controls }
 
-func (brokenLedger) Claim(context.Context, *incident.Incident) (*incident.Incident, bool, error) {
-	return nil, false, ledger.ErrUnavailable
+func (brokenLedger) GetControl(context.Context, ledger.ControlKind, string) ([]byte, string, error) {
+	return nil, "", ledger.ErrUnavailable
 }

@@ -12,8 +12,6 @@ import (
 	"github.com/spresponder/spresponder/internal/config"
 	"github.com/spresponder/spresponder/internal/entra"
 	"github.com/spresponder/spresponder/internal/incident"
-	"github.com/spresponder/spresponder/internal/intake"
-	"github.com/spresponder/spresponder/internal/invocation"
 	"github.com/spresponder/spresponder/internal/ledger"
 	"github.com/spresponder/spresponder/internal/notify"
 	"github.com/spresponder/spresponder/internal/notify/pager"
@@ -86,19 +84,4 @@ func (s silencePager) PageSilence(ctx context.Context, category string, resumed 
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// beatingIntake records, after a batch is processed, which categories it
-// carried: the heartbeat's arrivals.
-type beatingIntake struct {
-	*intake.Intake
-	hb *reconcile.Heartbeat
-}
-
-func (b beatingIntake) Process(ctx context.Context, events []invocation.Event) (intake.Result, error) {
-	res, err := b.Intake.Process(ctx, events)
-	if err == nil {
-		b.hb.Arrived(ctx, res.Stats.ByCategory)
-	}
-	return res, err
 }

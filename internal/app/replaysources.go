@@ -11,7 +11,9 @@ import (
 
 	"github.com/spresponder/spresponder/internal/config"
 	"github.com/spresponder/spresponder/internal/detect"
+	"github.com/spresponder/spresponder/internal/hubreplay"
 	"github.com/spresponder/spresponder/internal/incident"
+	"github.com/spresponder/spresponder/internal/invocation"
 	"github.com/spresponder/spresponder/internal/ledger"
 	"github.com/spresponder/spresponder/internal/playbook"
 	"github.com/spresponder/spresponder/internal/reconcile"
@@ -52,9 +54,6 @@ func ledgerSignals(ctx context.Context, cfg config.Config, state incident.State)
 	var sigs []detect.Signal
 	var ids []string
 	for _, in := range ins {
-		if ledger.IsControl(in.ID) {
-			continue
-		}
 		ids = append(ids, in.ID)
 		sigs = append(sigs, in.Signals...)
 	}
@@ -85,4 +84,56 @@ func writeSummary(w io.Writer, signals int, out playbook.Outcome, execute bool) 
 	}
 	fmt.Fprintf(w, "\nsummary: %d signal(s); incidents %d new / %d already handled; writes %d planned / %d done / %d refused\n",
 		signals, len(out.Claimed), len(out.Duplicates), planned, done, refused)
+}
+
+type hubArgs struct {
+	from, to, namespace, name, group string
+	max                              int
+}
+
+// readHub reads a time range of events from the Entra event hub, with the
+// same connection settings the Functions host uses, or with a connection
+// string (the emulator) from SPRESPONDER_HUB_CONNECTION_STRING.
+func readHub(ctx context.Context, env Env, a hubArgs) ([]invocation.Event, error) {
+	now := env.Now()
+	parse := func(flagName, v string, def time.Time) (time.Time, error) {
+		if v == "" {
+			return def, nil
+		}
+		if d, err := time.ParseDuration(v); err == nil {
+			return now.Add(-d), nil
+		}
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return time.Time{}, usageError{fmt.Errorf("--%s %q: want RFC 3339 (2026-11-27T08:00:00Z) or a duration ago (2h)", flagName, v)}
+		}
+		return t, nil
+	}
+	from, err := parse("from", a.from, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	to, err := parse("to", a.to, now)
+	if err != nil {
+		return nil, err
+	}
+	get := func(k string) string { v, _ := env.Getenv(k); return v }
+	cfg := hubreplay.Config{
+		Namespace: a.namespace, Hub: a.name, ConsumerGroup: a.group, From: from, To: to, MaxEvents: a.max,
+		ConnectionString: get("SPRESPONDER_HUB_CONNECTION_STRING"),
+	}
+	if cfg.Namespace == "" {
+		cfg.Namespace = get("EntraEventHub__fullyQualifiedNamespace")
+	}
+	if cfg.Hub == "" {
+		cfg.Hub = get("ENTRA_EVENTHUB_NAME")
+	}
+	if cfg.ConnectionString == "" {
+		cred, err := azureCredential(get("SPRESPONDER_MANAGED_IDENTITY_CLIENT_ID"))
+		if err != nil {
+			return nil, err
+		}
+		cfg.Credential = cred
+	}
+	return hubreplay.Read(ctx, cfg)
 }

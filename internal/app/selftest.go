@@ -3,21 +3,16 @@ package app
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
-	"go.uber.org/zap"
 
 	"github.com/spresponder/spresponder/internal/detect"
-	"github.com/spresponder/spresponder/internal/incident"
 	"github.com/spresponder/spresponder/internal/ledger"
-	"github.com/spresponder/spresponder/internal/playbook"
 )
 
 // The self-test proves, after a deployment, that an event sent to the Entra
@@ -30,24 +25,15 @@ import (
 // tenant, for a service principal that does not exist, with a detection id
 // that starts with detect.SelfTestDetectionPrefix (no real detection id
 // does) and "spresponderSelfTest": true for a person reading the hub.
-// Detection turns it into a detect.SelfTest signal; selfTestResponder, in
-// front of the playbook on the serve path, records it in the ledger as a
-// resolved control record and passes nothing on, so it makes no Graph
-// call, no write and no notification. The CLI waits for that record.
+// Detection turns it into a detect.SelfTest signal; the playbook records a
+// self-test marker for it in the ledger (a control record of its own kind,
+// ledger.SelfTests) and nothing else, so it makes no Graph call, no write
+// and no notification. The CLI waits for that marker.
 
 // selfTestAppID is the appId and service principal id of the self-test
 // record: a GUID no tenant object has (version nibble 0, which Entra never
 // issues).
 const selfTestAppID = "5e1f7e57-0000-0000-0000-000000000000"
-
-// selfTestLedgerID is the ledger id of a self-test's marker: a control
-// record (IsControl: the Sweep and the incident lists skip it), named from
-// a digest of the detection id, never from the id itself (it comes from
-// the hub).
-func selfTestLedgerID(detectionID string) string {
-	sum := sha256.Sum256([]byte(strings.ToLower(detectionID)))
-	return "control-selftest-" + hex.EncodeToString(sum[:12])
-}
 
 // selfTestRecord builds the event body the self-test sends.
 func selfTestRecord(tenantID, detectionID string, now time.Time) ([]byte, error) {
@@ -68,44 +54,6 @@ func selfTestRecord(tenantID, detectionID string, now time.Time) ([]byte, error)
 		},
 	}
 	return json.Marshal(map[string]any{"records": []any{rec}})
-}
-
-// selfTestResponder sits in front of the playbook on the serve path: it
-// records self-test signals as markers and hands every other signal on.
-type selfTestResponder struct {
-	next   *playbook.Responder
-	ledger ledger.Incidents
-	now    func() time.Time
-}
-
-func (s selfTestResponder) Respond(ctx context.Context, sigs []detect.Signal, log *zap.Logger) error {
-	rest := sigs[:0:0]
-	for _, sig := range sigs {
-		if sig.Kind != detect.SelfTest {
-			rest = append(rest, sig)
-			continue
-		}
-		now := s.now()
-		in := &incident.Incident{
-			ID: selfTestLedgerID(sig.DetectionID), State: incident.StateResolved, Mode: "dry-run",
-			Signals: []detect.Signal{sig}, Created: now, Updated: now,
-			History: []incident.Event{{At: now, Step: "selftest", Actor: "responder",
-				What: "self-test event received through the event hub: recorded, never acted on"}},
-		}
-		// Claim is a conditional create: a redelivered self-test is a
-		// duplicate, not an error. A ledger failure fails the batch, as
-		// for any signal.
-		_, created, err := s.ledger.Claim(ctx, in)
-		if err != nil {
-			return fmt.Errorf("record the self-test marker: %w", err)
-		}
-		log.Info("self-test event received", zap.String("incident", in.ID), zap.Bool("first_delivery", created))
-	}
-	if len(rest) == 0 {
-		return nil
-	}
-	_, err := s.next.Handle(ctx, rest, log)
-	return err
 }
 
 // runSelfTest is `spresponder selftest`: send the synthetic event to the
@@ -151,18 +99,17 @@ func runSelfTest(ctx context.Context, args []string, env Env) error {
 	if err := sendToHub(ctx, get("SPRESPONDER_HUB_CONNECTION_STRING"), *hubNS, *hubName, cfg.ManagedIdentity, body); err != nil {
 		return err
 	}
-	id := selfTestLedgerID(detID)
-	fmt.Fprintf(env.Stdout, "sent self-test event %s to %s; waiting up to %s for ledger record %s\n", detID, *hubName, *timeout, id)
+	fmt.Fprintf(env.Stdout, "sent self-test event %s to %s; waiting up to %s for its marker in the ledger\n", detID, *hubName, *timeout)
 	wctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	in, err := waitForLedger(wctx, led, id, *poll)
+	m, err := waitForMarker(wctx, ledger.SelfTests{L: led}, detID, *poll)
 	if err != nil {
 		return fmt.Errorf("no ledger record after %s: the function did not process the event (%w). Check that the Function App runs, that its EntraLogs trigger reads hub %q "+
 			"(connection setting EntraEventHub__fullyQualifiedNamespace, consumer group), that SPRESPONDER_TENANTS matches, and that it writes to the ledger this CLI reads",
 			*timeout, err, *hubName)
 	}
 	fmt.Fprintf(env.Stdout, "OK: the service recorded the self-test in %s (received %s); nothing was acted on\n",
-		env.Now().Sub(start).Round(100*time.Millisecond), in.Created.UTC().Format(time.RFC3339))
+		env.Now().Sub(start).Round(100*time.Millisecond), m.Received.UTC().Format(time.RFC3339))
 	return nil
 }
 
@@ -204,23 +151,27 @@ func sendToHub(ctx context.Context, connStr, namespace, hub, clientID string, bo
 	return nil
 }
 
-// waitForLedger polls the ledger for the marker until ctx ends.
-func waitForLedger(ctx context.Context, l ledger.Incidents, id string, every time.Duration) (*incident.Incident, error) {
+// waitForMarker polls the ledger for the self-test's marker until ctx
+// ends.
+func waitForMarker(ctx context.Context, st ledger.SelfTests, detectionID string, every time.Duration) (ledger.SelfTestMarker, error) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		in, err := l.Get(ctx, id)
+		m, found, err := st.Get(ctx, detectionID)
+		if err == nil && found {
+			return m, nil
+		}
 		if err == nil {
-			return in, nil
+			err = ledger.ErrNotFound
 		}
 		// Not there yet, or the ledger failed for a moment: keep looking
 		// until the deadline, and say what the last read found.
 		select {
 		case <-ctx.Done():
 			if !errors.Is(err, ledger.ErrNotFound) && ctx.Err() != err {
-				return nil, fmt.Errorf("%w; last ledger read: %v", ctx.Err(), err)
+				return ledger.SelfTestMarker{}, fmt.Errorf("%w; last ledger read: %v", ctx.Err(), err)
 			}
-			return nil, ctx.Err()
+			return ledger.SelfTestMarker{}, ctx.Err()
 		case <-t.C:
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,7 +18,6 @@ import (
 	"time"
 
 	"github.com/spresponder/spresponder/internal/hubreplay"
-	"github.com/spresponder/spresponder/internal/incident"
 	"github.com/spresponder/spresponder/internal/invocation"
 	"github.com/spresponder/spresponder/internal/ledger"
 )
@@ -212,7 +212,7 @@ func TestSelfTestEndToEnd(t *testing.T) {
 	}
 	t.Logf("selftest:\n%s", stOut)
 
-	// Recorded as a self-test marker, never acted on.
+	// Recorded as a self-test marker, never acted on: no incident.
 	led, err := openLedger(ctx, mustConfig(t, vars), "")
 	if err != nil {
 		t.Fatal(err)
@@ -221,20 +221,13 @@ func TestSelfTestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var markers, incidents int
-	for _, in := range all {
-		switch {
-		case strings.HasPrefix(in.ID, "control-selftest-"):
-			markers++
-			if in.State != incident.StateResolved || len(in.Signals) != 1 || in.Signals[0].Kind != "selfTest" || len(in.Actions) != 0 {
-				t.Errorf("marker %+v", in)
-			}
-		case !ledger.IsControl(in.ID):
-			incidents++
-		}
+	detID := regexp.MustCompile(`spresponder-selftest-[0-9a-f]+`).FindString(stOut.String())
+	m, found, err := ledger.SelfTests{L: led}.Get(ctx, detID)
+	if err != nil || !found || m.Deliveries != 1 || m.DetectionID != detID {
+		t.Errorf("self-test marker of %q: %+v found=%v %v", detID, m, found, err)
 	}
-	if markers != 1 || incidents != 0 {
-		t.Errorf("ledger: %d self-test marker(s), %d incident(s)", markers, incidents)
+	if len(all) != 0 {
+		t.Errorf("ledger: %d incident(s) after a self-test, want none", len(all))
 	}
 	if w := sim.Writes(); len(w) != 0 {
 		t.Errorf("the self-test wrote to the tenant: %+v", w)

@@ -18,9 +18,7 @@ import (
 	"github.com/spresponder/spresponder/internal/budget"
 	"github.com/spresponder/spresponder/internal/capolicy"
 	"github.com/spresponder/spresponder/internal/config"
-	"github.com/spresponder/spresponder/internal/detect"
 	"github.com/spresponder/spresponder/internal/graph"
-	"github.com/spresponder/spresponder/internal/incident"
 	"github.com/spresponder/spresponder/internal/ledger"
 	"github.com/spresponder/spresponder/internal/notify"
 	"github.com/spresponder/spresponder/internal/notify/email"
@@ -194,7 +192,7 @@ func build(ctx context.Context, cfg config.Config, log *zap.Logger, now func() t
 	if o.shared != nil {
 		policies = o.shared.policies
 	}
-	r := playbook.New(gr, store, rulePlans{rs}, br, notifier, pgr, pcfg, log, now, playbook.WithGuards(guards), playbook.WithReach(assessor, 5*time.Second),
+	r := playbook.New(gr, store, playbook.FromRules(rs), br, notifier, pgr, pcfg, log, now, playbook.WithGuards(guards), playbook.WithReach(assessor, 5*time.Second),
 		playbook.WithPolicyCache(policies))
 	sys := &system{cfg: cfg, rules: rs, ledger: led, store: store, graph: gr, responder: r, policies: policies}
 	sys.pager = pg
@@ -246,35 +244,6 @@ func buildNotifier(cfg config.Config, rs *rules.Set, gr *graph.Client, store led
 		return nil, nil, nil, fmt.Errorf("notifications: %w", err)
 	}
 	return n, pg, oncall, nil
-}
-
-// rulePlans adapts the rules file to the playbook.
-type rulePlans struct{ *rules.Set }
-
-func (r rulePlans) Plan(s detect.Signal) (playbook.Plan, bool) {
-	rule, ok := r.Match(s)
-	if !ok {
-		return playbook.Plan{}, false
-	}
-	return playbook.Plan{
-		Rule: rule.Name, RemoveCredential: rule.Has(rules.RemoveCredential), RequireAtRisk: rule.RequireAtRisk,
-		ConfirmCompromised: rule.Has(rules.ConfirmCompromised), Disable: rule.Has(rules.DisableServicePrincipal),
-		CheckPolicy: rule.Has(rules.CheckPolicy), Notify: rule.Has(rules.Notify), DryRun: rule.DryRun,
-		UnlicensedFallback: r.App(s.AppID).UnlicensedFallback,
-		ByTier:             reachPlans(r.Set),
-	}, true
-}
-
-// reachPlans turns the rules file's reach: section into the playbook's.
-func reachPlans(rs *rules.Set) map[string]playbook.ReachPlan {
-	out := map[string]playbook.ReachPlan{}
-	for _, t := range []string{incident.TierCritical, incident.TierHigh, incident.TierNormal} {
-		if rr, ok := rs.Reach(t); ok {
-			out[t] = playbook.ReachPlan{Page: rr.Page, ConfirmCompromised: slices.Contains(rr.Do, rules.ConfirmCompromised),
-				Disable: slices.Contains(rr.Do, rules.DisableServicePrincipal)}
-		}
-	}
-	return out
 }
 
 // sweeper is the timer function: refresh the Conditional Access cache,

@@ -78,25 +78,27 @@ func NewMemory() *Memory { return &Memory{hits: map[string][]time.Time{}} }
 func (m *Memory) Reserve(_ context.Context, tenant string, n, limit int, window time.Duration, now time.Time) (bool, int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	kept := Prune(m.hits[tenant], window, now)
-	if len(kept)+n > limit {
-		m.hits[tenant] = kept
-		return false, len(kept), nil
-	}
-	for range n {
-		kept = append(kept, now)
-	}
-	m.hits[tenant] = kept
-	return true, len(kept), nil
+	var ok bool
+	m.hits[tenant], ok = Admit(m.hits[tenant], n, limit, window, now)
+	return ok, len(m.hits[tenant]), nil
 }
 
-// Prune drops reservations older than window (for stores that keep a list).
-func Prune(hits []time.Time, window time.Duration, now time.Time) []time.Time {
-	kept := hits[:0:0]
+// Admit is a Store's decision over the list of reservation times it
+// keeps: it drops those outside the window and adds n at now if they fit
+// within limit. It returns the list to keep (the reservations in the
+// window, the new ones included when ok) and whether they fit.
+func Admit(hits []time.Time, n, limit int, window time.Duration, now time.Time) (kept []time.Time, ok bool) {
+	kept = hits[:0:0]
 	for _, t := range hits {
 		if now.Sub(t) < window {
 			kept = append(kept, t)
 		}
 	}
-	return kept
+	if len(kept)+n > limit {
+		return kept, false
+	}
+	for range n {
+		kept = append(kept, now)
+	}
+	return kept, true
 }

@@ -313,14 +313,14 @@ func (b *Batch) RiskyServicePrincipal(rec []byte, tenant string, src Source) (Ou
 		Tolerated:          r.Tolerated,
 		Source:             src,
 	}
-	// The state change itself identifies the incident: the same service
-	// principal turning atRisk twice is one incident, confirmedCompromised
-	// after atRisk is another.
-	s.DetectionID = "state:" + p.RiskState
+	// The state change itself identifies the incident (incident.KeyOf keys
+	// it on RiskState): the same service principal turning atRisk twice is
+	// one incident, confirmedCompromised after atRisk is another. There is
+	// no detection id: a risk state is not one.
 	if err := s.CheckIDs(); err != nil {
 		return "", err
 	}
-	b.add(s, dedupKey(s, ""))
+	b.add(s, dedupKey(s, "state:"+p.RiskState))
 	return Signalled, nil
 }
 
@@ -370,7 +370,7 @@ func (b *Batch) AuditLog(rec []byte, tenant string, src Source) (Outcome, error)
 		Operation: strings.TrimSpace(a.Properties.ActivityDisplayName),
 		Result:    a.Properties.Result,
 		Time:      firstTime(a.Properties.ActivityDateTime, a.Time),
-		Activity:  a.Properties.OperationType,
+		OpType:    a.Properties.OperationType,
 		Tolerated: a.Tolerated,
 		Source:    src,
 	}

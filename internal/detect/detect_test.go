@@ -2,6 +2,7 @@ package detect
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -98,8 +99,63 @@ func FuzzRecordDecoders(f *testing.F) {
 			if err := s.CheckIDs(); err != nil {
 				t.Fatalf("signal with a bad id: %v", err)
 			}
+			if err := oneMeaning(s); err != nil {
+				t.Fatal(err)
+			}
 		}
 	})
+}
+
+// oneMeaning checks that a signal's fields keep one meaning each: a risk
+// state is not a detection id, an audit record's activity is not a risk
+// event type.
+func oneMeaning(s Signal) error {
+	switch s.Kind {
+	case RiskyServicePrincipal:
+		if s.DetectionID != "" || s.RiskState == "" {
+			return fmt.Errorf("risky service principal: detectionId %q, riskState %q: the state belongs in riskState only", s.DetectionID, s.RiskState)
+		}
+	case CredentialChange:
+		if s.DetectionID != "" || s.RiskEventType != "" || s.RiskState != "" || s.Activity != "" {
+			return fmt.Errorf("credential change with risk fields: detectionId %q riskEventType %q riskState %q activity %q", s.DetectionID, s.RiskEventType, s.RiskState, s.Activity)
+		}
+	}
+	return nil
+}
+
+// The contract samples, through detection: every signal keeps its fields
+// to one meaning (the fuzz target holds any record to the same).
+func TestSignalFieldsKeepOneMeaning(t *testing.T) {
+	kinds := map[Kind]int{}
+	for _, file := range []string{"sample-ServicePrincipalRiskEvents.json", "sample-RiskyServicePrincipals.json", "sample-AuditLogs.json"} {
+		b := NewBatch(Options{})
+		for _, rec := range records(t, file) {
+			sc, err := entra.ScanRecord(rec, jsonscan.SkipWS(rec, 0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = b.RiskEvent(rec, sc.Tenant(), Source{})
+			_, _ = b.RiskyServicePrincipal(rec, sc.Tenant(), Source{})
+			_, _ = b.AuditLog(rec, sc.Tenant(), Source{})
+		}
+		for _, s := range b.Signals() {
+			kinds[s.Kind]++
+			if err := oneMeaning(s); err != nil {
+				t.Errorf("%s: %v", file, err)
+			}
+		}
+	}
+	audit := []byte(`{"time":"2026-11-29T08:00:00Z","category":"AuditLogs","tenantId":"4bbb79f7-5724-4c9e-95f3-de075f6ec090","operationName":"Update application – Certificates and secrets management ","properties":{"id":"Directory_1","activityDisplayName":"Update application – Certificates and secrets management ","operationType":"Update","result":"success","activityDateTime":"2026-11-29T08:00:00Z","initiatedBy":{"user":{"userPrincipalName":"alex@contoso.com"}},"targetResources":[{"id":"0b8f6f3e-0000-4000-8000-000000000001","type":"Application","displayName":"x"}]}}`)
+	b := NewBatch(Options{})
+	if _, err := b.AuditLog(audit, "4bbb79f7-5724-4c9e-95f3-de075f6ec090", Source{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Signals()) != 1 || b.Signals()[0].OpType != "Update" || oneMeaning(b.Signals()[0]) != nil {
+		t.Fatalf("credential change %+v", b.Signals())
+	}
+	if kinds[RiskyServicePrincipal] == 0 || kinds[LeakedCredential] == 0 {
+		t.Fatalf("samples gave %v", kinds)
+	}
 }
 
 func TestAuditCredentialChange(t *testing.T) {

@@ -43,9 +43,10 @@ const (
 	// CredentialChange: an AuditLogs credential-management activity on an
 	// application or service principal (the responder's own removals show up
 	// here too, which later confirms them). It has fields of its own:
-	// AuditID, Operation, TargetObjectID, TargetType, KeysAdded,
+	// AuditID, Operation, OpType, TargetObjectID, TargetType, KeysAdded,
 	// KeysRemoved, InitiatedBy, Result (KeyIDs holds the added and the
-	// removed keys); the risk-detection fields stay empty.
+	// removed keys); the risk-detection fields (DetectionID, RiskEventType,
+	// RiskState, Activity) stay empty.
 	CredentialChange Kind = "credentialChange"
 )
 
@@ -105,6 +106,7 @@ type Signal struct {
 	// Credential changes (Kind CredentialChange) only.
 	AuditID        string   `json:"auditId,omitempty"`        // the audit record's id
 	Operation      string   `json:"operation,omitempty"`      // the audited activity, as Entra names it
+	OpType         string   `json:"operationType,omitempty"`  // the audit's operationType (Add, Update, ...), never a risk's activity
 	TargetObjectID string   `json:"targetObjectId,omitempty"` // object id of the application or service principal changed
 	TargetType     string   `json:"targetType,omitempty"`     // "application" or "servicePrincipal"
 	KeysAdded      []string `json:"keysAdded,omitempty"`
@@ -165,15 +167,19 @@ func (s Signal) CheckIDs() error {
 			return err
 		}
 	}
-	if s.DetectionID != "" {
-		d := s.DetectionID
-		if s.Kind == RiskyServicePrincipal {
-			// Made by detect from the risk state, not taken from the record.
-			d = strings.TrimPrefix(d, "state:")
-		}
-		if err := ids.CheckDetectionID("detectionId", d); err != nil {
+	if s.DetectionID != "" && !s.LegacyStateID() {
+		if err := ids.CheckDetectionID("detectionId", s.DetectionID); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// LegacyStateID reports whether the signal is a RiskyServicePrincipal
+// signal as versions before RiskState had one meaning stored it: with the
+// risk state copied into DetectionID as "state:<riskState>". Such signals
+// are read back from older ledgers (replay --incident, --parked, --held);
+// they are accepted, and their DetectionID is never read as a detection.
+func (s Signal) LegacyStateID() bool {
+	return s.Kind == RiskyServicePrincipal && strings.EqualFold(s.DetectionID, "state:"+s.RiskState)
 }

@@ -32,24 +32,17 @@ func odataTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z
 // (identity protection allows about one request per second per tenant)
 // and stop between pages.
 func (c *Client) DetectionsChangedSince(ctx context.Context, since time.Time, next string) ([]directory.ListedDetection, string, error) {
-	var out []directory.ListedDetection
-	var link string
-	err := c.limited(ctx, "list risk detections", func(ctx context.Context) error {
-		b := identityprotection.NewIdentityProtectionRequestBuilderInternal(c.params(), c.adapter).ServicePrincipalRiskDetections()
-		filter := detectionsChangedFilter + odataTime(since)
-		cfg := &identityprotection.ServicePrincipalRiskDetectionsRequestBuilderGetRequestConfiguration{Headers: preferEnums(),
-			QueryParameters: &identityprotection.ServicePrincipalRiskDetectionsRequestBuilderGetQueryParameters{Filter: &filter}}
-		var resp models.ServicePrincipalRiskDetectionCollectionResponseable
-		var err error
-		if next == "" {
-			resp, err = b.Get(ctx, cfg)
-		} else {
-			resp, err = b.WithUrl(next).Get(ctx, &identityprotection.ServicePrincipalRiskDetectionsRequestBuilderGetRequestConfiguration{Headers: preferEnums()})
-		}
-		if err != nil {
-			return err
-		}
-		for _, m := range resp.GetValue() {
+	b := c.identityProtection().ServicePrincipalRiskDetections()
+	filter := detectionsChangedFilter + odataTime(since)
+	return listPage(ctx, c, "list risk detections", next,
+		func(ctx context.Context) (models.ServicePrincipalRiskDetectionCollectionResponseable, error) {
+			return b.Get(ctx, &identityprotection.ServicePrincipalRiskDetectionsRequestBuilderGetRequestConfiguration{Headers: preferEnums(),
+				QueryParameters: &identityprotection.ServicePrincipalRiskDetectionsRequestBuilderGetQueryParameters{Filter: &filter}})
+		},
+		func(ctx context.Context, link string) (models.ServicePrincipalRiskDetectionCollectionResponseable, error) {
+			return b.WithUrl(link).Get(ctx, &identityprotection.ServicePrincipalRiskDetectionsRequestBuilderGetRequestConfiguration{Headers: preferEnums()})
+		},
+		func(m models.ServicePrincipalRiskDetectionable) directory.ListedDetection {
 			d := directory.ListedDetection{
 				Detection:   detectionOf(m),
 				DisplayName: deref(m.GetServicePrincipalDisplayName()), IPAddress: deref(m.GetIpAddress()),
@@ -58,40 +51,53 @@ func (c *Client) DetectionsChangedSince(ctx context.Context, since time.Time, ne
 			if v := m.GetActivity(); v != nil {
 				d.Activity = v.String()
 			}
-			out = append(out, d)
-		}
-		link = deref(resp.GetOdataNextLink())
-		return nil
-	})
-	return out, link, err
+			return d
+		})
 }
 
 // RiskyServicePrincipalsChangedSince lists one page of the risky service
 // principals whose risk changed at or after since (paging as
 // DetectionsChangedSince).
 func (c *Client) RiskyServicePrincipalsChangedSince(ctx context.Context, since time.Time, next string) ([]directory.ListedRiskyServicePrincipal, string, error) {
-	var out []directory.ListedRiskyServicePrincipal
+	b := c.identityProtection().RiskyServicePrincipals()
+	filter := riskyChangedFilter + odataTime(since)
+	return listPage(ctx, c, "list risky service principals", next,
+		func(ctx context.Context) (models.RiskyServicePrincipalCollectionResponseable, error) {
+			return b.Get(ctx, &identityprotection.RiskyServicePrincipalsRequestBuilderGetRequestConfiguration{Headers: preferEnums(),
+				QueryParameters: &identityprotection.RiskyServicePrincipalsRequestBuilderGetQueryParameters{Filter: &filter}})
+		},
+		func(ctx context.Context, link string) (models.RiskyServicePrincipalCollectionResponseable, error) {
+			return b.WithUrl(link).Get(ctx, &identityprotection.RiskyServicePrincipalsRequestBuilderGetRequestConfiguration{Headers: preferEnums()})
+		},
+		func(m models.RiskyServicePrincipalable) directory.ListedRiskyServicePrincipal {
+			return directory.ListedRiskyServicePrincipal{
+				RiskyServicePrincipal: riskyOf(m),
+				DisplayName:           deref(m.GetDisplayName()), LastUpdated: derefTime(m.GetRiskLastUpdatedDateTime()),
+			}
+		})
+}
+
+// listPage reads one page of a collection under call: the first (next
+// "") with first, a later one by the link the previous page returned. It
+// returns the page's items mapped with conv and the next page's link, ""
+// after the last.
+func listPage[M, T any, P page[M]](ctx context.Context, c *Client, op, next string,
+	first func(context.Context) (P, error), later func(ctx context.Context, link string) (P, error), conv func(M) T) ([]T, string, error) {
+	var out []T
 	var link string
-	err := c.limited(ctx, "list risky service principals", func(ctx context.Context) error {
-		b := identityprotection.NewIdentityProtectionRequestBuilderInternal(c.params(), c.adapter).RiskyServicePrincipals()
-		filter := riskyChangedFilter + odataTime(since)
-		cfg := &identityprotection.RiskyServicePrincipalsRequestBuilderGetRequestConfiguration{Headers: preferEnums(),
-			QueryParameters: &identityprotection.RiskyServicePrincipalsRequestBuilderGetQueryParameters{Filter: &filter}}
-		var resp models.RiskyServicePrincipalCollectionResponseable
+	err := c.limited(ctx, op, func(ctx context.Context) error {
+		var resp P
 		var err error
 		if next == "" {
-			resp, err = b.Get(ctx, cfg)
+			resp, err = first(ctx)
 		} else {
-			resp, err = b.WithUrl(next).Get(ctx, &identityprotection.RiskyServicePrincipalsRequestBuilderGetRequestConfiguration{Headers: preferEnums()})
+			resp, err = later(ctx, next)
 		}
 		if err != nil {
 			return err
 		}
 		for _, m := range resp.GetValue() {
-			out = append(out, directory.ListedRiskyServicePrincipal{
-				RiskyServicePrincipal: riskyOf(m),
-				DisplayName:           deref(m.GetDisplayName()), LastUpdated: derefTime(m.GetRiskLastUpdatedDateTime()),
-			})
+			out = append(out, conv(m))
 		}
 		link = deref(resp.GetOdataNextLink())
 		return nil

@@ -30,34 +30,38 @@ var credentialSelect = []string{"id", "appId", "displayName", "tags", "passwordC
 
 // Detection reads one servicePrincipalRiskDetection.
 func (c *Client) Detection(ctx context.Context, id string) (directory.Detection, error) {
-	var d directory.Detection
-	err := c.limited(ctx, "get risk detection", func(ctx context.Context) error {
-		b := identityprotection.NewIdentityProtectionRequestBuilderInternal(c.params(), c.adapter)
-		m, err := b.ServicePrincipalRiskDetections().ByServicePrincipalRiskDetectionId(id).Get(ctx,
+	return read(ctx, c, "get risk detection", func(ctx context.Context) (models.ServicePrincipalRiskDetectionable, error) {
+		return c.identityProtection().ServicePrincipalRiskDetections().ByServicePrincipalRiskDetectionId(id).Get(ctx,
 			&identityprotection.ServicePrincipalRiskDetectionsServicePrincipalRiskDetectionItemRequestBuilderGetRequestConfiguration{Headers: preferEnums()})
-		if err != nil {
-			return err
-		}
-		d = detectionOf(m)
-		return nil
-	})
-	return d, err
+	}, detectionOf)
 }
 
 // RiskyServicePrincipal reads a service principal's risk.
 func (c *Client) RiskyServicePrincipal(ctx context.Context, spID string) (directory.RiskyServicePrincipal, error) {
-	var r directory.RiskyServicePrincipal
-	err := c.limited(ctx, "get risky service principal", func(ctx context.Context) error {
-		b := identityprotection.NewIdentityProtectionRequestBuilderInternal(c.params(), c.adapter)
-		m, err := b.RiskyServicePrincipals().ByRiskyServicePrincipalId(spID).Get(ctx,
+	return read(ctx, c, "get risky service principal", func(ctx context.Context) (models.RiskyServicePrincipalable, error) {
+		return c.identityProtection().RiskyServicePrincipals().ByRiskyServicePrincipalId(spID).Get(ctx,
 			&identityprotection.RiskyServicePrincipalsRiskyServicePrincipalItemRequestBuilderGetRequestConfiguration{Headers: preferEnums()})
+	}, riskyOf)
+}
+
+// identityProtection is the SDK's builder for identity protection.
+func (c *Client) identityProtection() *identityprotection.IdentityProtectionRequestBuilder {
+	return identityprotection.NewIdentityProtectionRequestBuilderInternal(c.params(), c.adapter)
+}
+
+// read makes one identity protection read under limited (the tenant's
+// budget) and maps its result with conv.
+func read[M, T any](ctx context.Context, c *Client, op string, get func(context.Context) (M, error), conv func(M) T) (T, error) {
+	var out T
+	err := c.limited(ctx, op, func(ctx context.Context) error {
+		m, err := get(ctx)
 		if err != nil {
 			return err
 		}
-		r = riskyOf(m)
+		out = conv(m)
 		return nil
 	})
-	return r, err
+	return out, err
 }
 
 // detectionOf maps the SDK's detection to the directory's, once for the

@@ -70,20 +70,12 @@ const WindowsDefenderATPAppID = "fc780465-2017-40d4-a0c5-307022471b92"
 // listed in reference/entra/permission-tiers.md, from first-party app
 // dumps). Its object id is this simulator's.
 func WindowsDefenderATPServicePrincipal() ServicePrincipal {
-	role := func(id, value string) AppRole {
-		return AppRole{ID: id, Value: value, DisplayName: value, Description: "Allows the app to use " + value + " without a signed-in user.",
-			AllowedMemberTypes: []string{"Application"}, IsEnabled: true, Origin: "Application"}
-	}
-	return ServicePrincipal{
-		ID: "5d7e2a10-3c1b-4f8e-9a6d-2b4c8e1f7a93", AppID: WindowsDefenderATPAppID, DisplayName: "WindowsDefenderATP",
-		ServicePrincipalType: "Application", AppOwnerOrganizationID: ptr("f8cdef31-a31e-4b4a-93e4-5f571e91255a"),
-		AppRoles: []AppRole{
-			role("7e4e1300-e1b9-4102-88ba-f0cb6e6d5974", "Machine.Isolate"),
-			role("a86d9824-b2b6-45f8-b042-16bc4922ed4e", "Machine.Scan"),
-			role("ea8291d3-4b9a-44b5-bc3a-6cea3026dc79", "Machine.Read.All"),
-			role("93489bf5-0fbc-4f2d-b901-33f2fe08ff05", "AdvancedQuery.Read.All"),
-		},
-	}
+	return firstParty("5d7e2a10-3c1b-4f8e-9a6d-2b4c8e1f7a93", WindowsDefenderATPAppID, "WindowsDefenderATP",
+		appRole("7e4e1300-e1b9-4102-88ba-f0cb6e6d5974", "Machine.Isolate"),
+		appRole("a86d9824-b2b6-45f8-b042-16bc4922ed4e", "Machine.Scan"),
+		appRole("ea8291d3-4b9a-44b5-bc3a-6cea3026dc79", "Machine.Read.All"),
+		appRole("93489bf5-0fbc-4f2d-b901-33f2fe08ff05", "AdvancedQuery.Read.All"),
+	)
 }
 
 // reachRoutes are registered by buildRoutes.

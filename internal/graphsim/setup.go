@@ -52,28 +52,33 @@ const MicrosoftGraphAppID = "00000003-0000-0000-c000-000000000000"
 // looks it up by appId. Role ids are Microsoft's (checked against
 // reference/entra/permission-tiers.md and public permission lists).
 func MicrosoftGraphServicePrincipal() ServicePrincipal {
-	role := func(id, value string) AppRole {
-		return AppRole{ID: id, Value: value, DisplayName: value, Description: "Allows the app to use " + value + " without a signed-in user.",
-			AllowedMemberTypes: []string{"Application"}, IsEnabled: true, Origin: "Application"}
-	}
-	return ServicePrincipal{
-		ID: "0b8f5c1e-6a43-4c8e-9d3b-7f2a91c0e5d4", AppID: MicrosoftGraphAppID, DisplayName: "Microsoft Graph",
-		ServicePrincipalType: "Application", AppOwnerOrganizationID: ptr("f8cdef31-a31e-4b4a-93e4-5f571e91255a"),
-		AppRoles: []AppRole{
-			role("9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30", "Application.Read.All"),
-			role("1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9", "Application.ReadWrite.All"),
-			role("6e472fd1-ad78-48da-a0f0-97ab2c6b769e", "IdentityRiskEvent.Read.All"),
-			role("607c7344-0eed-41e5-823a-9695ebe1b7b0", "IdentityRiskyServicePrincipal.Read.All"),
-			role("cb8d6980-6bcb-4507-afec-ed6de3a2d798", "IdentityRiskyServicePrincipal.ReadWrite.All"),
-			role("246dd0d5-5bd0-4def-940b-0421030a5b68", "Policy.Read.All"),
-			role("b633e1c5-b582-4048-a93e-9f11b44c7e96", "Mail.Send"),
-			role("df021288-bdef-4463-88db-98f22de89214", "User.Read.All"),
-			role("498476ce-e0fe-48b0-b801-37ba7e2685c6", "Organization.Read.All"),
-			role("7ab1d382-f21e-4acd-a863-ba3e13f7da61", "Directory.Read.All"),
-			role("06b708a9-e830-4db3-a914-8e69da51d44f", "AppRoleAssignment.ReadWrite.All"),
-			role("01c0a623-fc9b-48e9-b794-0756f8e8f067", "Policy.ReadWrite.ConditionalAccess"),
-		},
-	}
+	return firstParty("0b8f5c1e-6a43-4c8e-9d3b-7f2a91c0e5d4", MicrosoftGraphAppID, "Microsoft Graph",
+		appRole("9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30", "Application.Read.All"),
+		appRole("1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9", "Application.ReadWrite.All"),
+		appRole("6e472fd1-ad78-48da-a0f0-97ab2c6b769e", "IdentityRiskEvent.Read.All"),
+		appRole("607c7344-0eed-41e5-823a-9695ebe1b7b0", "IdentityRiskyServicePrincipal.Read.All"),
+		appRole("cb8d6980-6bcb-4507-afec-ed6de3a2d798", "IdentityRiskyServicePrincipal.ReadWrite.All"),
+		appRole("246dd0d5-5bd0-4def-940b-0421030a5b68", "Policy.Read.All"),
+		appRole("b633e1c5-b582-4048-a93e-9f11b44c7e96", "Mail.Send"),
+		appRole("df021288-bdef-4463-88db-98f22de89214", "User.Read.All"),
+		appRole("498476ce-e0fe-48b0-b801-37ba7e2685c6", "Organization.Read.All"),
+		appRole("7ab1d382-f21e-4acd-a863-ba3e13f7da61", "Directory.Read.All"),
+		appRole("06b708a9-e830-4db3-a914-8e69da51d44f", "AppRoleAssignment.ReadWrite.All"),
+		appRole("01c0a623-fc9b-48e9-b794-0756f8e8f067", "Policy.ReadWrite.ConditionalAccess"),
+	)
+}
+
+// firstParty is a Microsoft first-party service principal as a tenant
+// holds it, with the given application permissions among its appRoles.
+func firstParty(objectID, appID, name string, roles ...AppRole) ServicePrincipal {
+	return ServicePrincipal{ID: objectID, AppID: appID, DisplayName: name, ServicePrincipalType: "Application",
+		AppOwnerOrganizationID: ptr("f8cdef31-a31e-4b4a-93e4-5f571e91255a"), AppRoles: roles}
+}
+
+// appRole is an application permission of a first-party API.
+func appRole(id, value string) AppRole {
+	return AppRole{ID: id, Value: value, DisplayName: value, Description: "Allows the app to use " + value + " without a signed-in user.",
+		AllowedMemberTypes: []string{"Application"}, IsEnabled: true, Origin: "Application"}
 }
 
 // setupRoutes are registered by buildRoutes.

@@ -27,6 +27,9 @@ type Key struct {
 	AppID              string   `json:"appId"`
 	KeyIDs             []string `json:"keyIds"`
 	DetectionID        string   `json:"detectionId"`
+	// RiskState keys a risky-service-principal incident: the state change
+	// (atRisk, confirmedCompromised) is what it is about. Empty otherwise.
+	RiskState string `json:"riskState,omitempty"`
 }
 
 // KeyOf derives an incident key from a signal, in canonical form, so that
@@ -34,7 +37,8 @@ type Key struct {
 // with an extra one) are one incident. A risk detection is keyed on its
 // detection id alone, not on the key ids the event lists: the detection is
 // what Graph verifies, and it names the keys. Other signals are keyed on
-// the key ids they carry, sorted and lower-cased.
+// the key ids they carry, sorted and lower-cased; a risky service
+// principal on its risk state as well.
 func KeyOf(s detect.Signal) Key {
 	k := Key{
 		TenantID:           strings.ToLower(s.TenantID),
@@ -44,6 +48,11 @@ func KeyOf(s detect.Signal) Key {
 	}
 	if (s.Kind == detect.LeakedCredential || s.Kind == detect.RiskDetection) && s.DetectionID != "" {
 		return k
+	}
+	if s.Kind == detect.RiskyServicePrincipal {
+		// A risk state is not a detection id (a signal read back from an
+		// older ledger may still carry it as one: LegacyStateID).
+		k.DetectionID, k.RiskState = "", strings.ToLower(s.RiskState)
 	}
 	ids := make([]string, 0, len(s.KeyIDs)+1)
 	for _, id := range s.KeyIDs {
@@ -59,9 +68,16 @@ func KeyOf(s detect.Signal) Key {
 
 // ID is the deterministic incident id: "inc-" and 24 hex digits of the
 // SHA-256 of the key. It is safe as a blob name, a table key and a file name.
+// A risk state takes the detection id's place in the digest as
+// "state:<riskState>", as it did when it was kept in DetectionID, so the ids
+// of existing ledgers stay what they are (TestIncidentKeysArePinned).
 func (k Key) ID() string {
+	last := k.DetectionID
+	if k.RiskState != "" {
+		last = "state:" + k.RiskState
+	}
 	h := sha256.New()
-	for _, part := range []string{k.TenantID, k.ServicePrincipalID, k.AppID, strings.Join(k.KeyIDs, ","), k.DetectionID} {
+	for _, part := range []string{k.TenantID, k.ServicePrincipalID, k.AppID, strings.Join(k.KeyIDs, ","), last} {
 		h.Write([]byte(part))
 		h.Write([]byte{0})
 	}
@@ -311,13 +327,7 @@ type Incident struct {
 	// Found says which path saw the incident first (the event stream or a
 	// reconcile round) and, once the other path delivered it too, when:
 	// the lag between them is what reconcile is worth.
-	Found *Found `json:"found,omitempty"`
-	// Mark and Alarm belong to control records (internal/ledger): a
-	// reconcile watermark and the end of its throttling backoff, or a log
-	// category's last arrival and when its silence was paged. History is
-	// append-only, so a value rewritten every few minutes lives here.
-	Mark    time.Time `json:"mark,omitzero"`
-	Alarm   time.Time `json:"alarm,omitzero"`
+	Found   *Found    `json:"found,omitempty"`
 	Created time.Time `json:"created"`
 	Updated time.Time `json:"updated"`
 

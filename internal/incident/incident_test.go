@@ -67,3 +67,34 @@ func TestStepsAndActions(t *testing.T) {
 		t.Fatal("Action found a missing action")
 	}
 }
+
+// A risky service principal's incident is keyed on its risk state, which
+// has a field of its own; a signal read back from a ledger written before
+// (the state copied into DetectionID as "state:atRisk") is the same
+// incident and still passes the id checks.
+func TestRiskStateIsNotADetectionID(t *testing.T) {
+	now := detect.Signal{Kind: detect.RiskyServicePrincipal, TenantID: "4bbb79f7-5724-4c9e-95f3-de075f6ec090",
+		AppID: "0b8f6f3e-0000-4000-8000-000000000001", ServicePrincipalID: "6b1f5f3e-5e2a-4c55-9a0e-2f1a1c7f0b11", RiskState: "atRisk"}
+	old := now
+	old.DetectionID = "state:atRisk"
+	k := incident.KeyOf(now)
+	if k.DetectionID != "" || k.RiskState != "atrisk" {
+		t.Fatalf("key %+v: want the risk state in RiskState only", k)
+	}
+	if incident.KeyOf(old).ID() != k.ID() {
+		t.Fatal("a signal stored by the previous version is another incident")
+	}
+	if err := old.CheckIDs(); err != nil {
+		t.Fatalf("a signal stored by the previous version fails the id checks: %v", err)
+	}
+	forged := now
+	forged.DetectionID = "state:confirmedCompromised/../x"
+	if forged.CheckIDs() == nil {
+		t.Fatal("a detection id that is neither a detection id nor the legacy state passes")
+	}
+	other := now
+	other.RiskState = "confirmedCompromised"
+	if incident.KeyOf(other).ID() == k.ID() {
+		t.Fatal("atRisk and confirmedCompromised are one incident")
+	}
+}

@@ -31,6 +31,8 @@ import (
 //	incidents/<id>.json     one incident (JSON), metadata: state, appid, created, nextattempt
 //	quarantine/<id>.body    a kept item's bytes, whole
 //	quarantine/<id>.json    its metadata (written after the body: present means whole)
+//	bysp/<sp>/<id>          the service-principal index (index.go)
+//	control/<kind>/<id>.json  a control record (blob_control.go)
 //
 // Why Blob and not Table Storage: both give a conditional create (Blob: Put
 // with If-None-Match: *, 409 BlobAlreadyExists; Table: insert, 409
@@ -260,7 +262,7 @@ func (s *BlobStore) List(ctx context.Context, f Filter) ([]*incident.Incident, e
 	var ids []string
 	err := s.list(ctx, incidentPrefix, func(it *container.BlobItem) {
 		id, ok := strings.CutSuffix(strings.TrimPrefix(*it.Name, incidentPrefix), ".json")
-		if ok && validID(id) == nil && metadataMatch(f, it.Metadata) {
+		if ok && validID(id) == nil && !legacyControlID(id) && metadataMatch(f, it.Metadata) {
 			ids = append(ids, id)
 		}
 	})

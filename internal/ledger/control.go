@@ -2,8 +2,6 @@ package ledger
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -13,57 +11,15 @@ import (
 	"github.com/spresponder/spresponder/internal/incident"
 )
 
-// Control records live beside the incidents and coordinate every instance,
-// replay and CLI that shares the ledger: the lease on a directory object
-// that serialises credential writes to it, the kill switch, the attempt
-// count of an Event Hubs batch, and a person's decision about a (service
-// principal, key) pair. Each is a ledger document with a reserved id prefix
-// and state resolved, so the Sweep never re-drives it and the incident
-// commands hide it (IsControl). They reuse the incidents' conditional
-// writes, which is what makes them safe across instances.
-const (
-	lockPrefix     = "lock-"
-	controlPrefix  = "control-"
-	attemptsPrefix = "attempts-"
-	decisionPrefix = "decision-"
-	killSwitchID   = controlPrefix + "killswitch"
-)
+// The control records the playbook and the Functions edge use (controls.go
+// says what a control record is): leases, the kill switch, batch attempts,
+// people's decisions and self-test markers.
 
-// IsControl reports whether a ledger id is a control record (the breaker's
-// count included) rather than an incident.
-func IsControl(id string) bool {
-	for _, p := range []string{BreakerIDPrefix, lockPrefix, controlPrefix, attemptsPrefix, decisionPrefix} {
-		if strings.HasPrefix(id, p) {
-			return true
-		}
+func nowOr(now func() time.Time) time.Time {
+	if now == nil {
+		return time.Now()
 	}
-	return false
-}
-
-// controlDoc returns a fresh control document (created on first use).
-func controlDoc(id, what string, now time.Time) *incident.Incident {
-	return &incident.Incident{ID: id, State: incident.StateResolved, Created: now, Updated: now,
-		History: []incident.Event{{At: now, Step: "control", What: what, Actor: "responder"}}}
-}
-
-// ensure creates the control document unless it exists.
-func ensure(ctx context.Context, l Incidents, doc *incident.Incident) error {
-	if _, _, err := l.Claim(ctx, doc); err != nil {
-		return fmt.Errorf("control record %s: %w", doc.ID, err)
-	}
-	return nil
-}
-
-// digestID makes a safe, bounded ledger id from parts that come from the
-// outside (partition ids, key ids): never a path or a blob name of the
-// caller's choosing.
-func digestID(prefix string, parts ...string) string {
-	h := sha256.New()
-	for _, p := range parts {
-		h.Write([]byte(strings.ToLower(p)))
-		h.Write([]byte{0})
-	}
-	return prefix + hex.EncodeToString(h.Sum(nil))[:32]
+	return now()
 }
 
 // ErrLocked means another holder has the object's lease and it did not
@@ -76,11 +32,19 @@ var ErrLocked = errors.New("ledger: directory object is locked by another writer
 // each put back the certificate the other removed. The lease has a
 // time-to-live, so a holder that dies frees it by expiry.
 type ObjectLocks struct {
-	L   Incidents
+	L   Controls
 	Now func() time.Time
 	// Poll is the first wait between attempts while the object is held
 	// (doubled up to 8x, jittered). Default 50ms.
 	Poll time.Duration
+}
+
+// lease is a KindLease record, one per directory object.
+type lease struct {
+	Object  string    `json:"object"`
+	Owner   string    `json:"owner,omitempty"`
+	Until   time.Time `json:"until,omitzero"`
+	Updated time.Time `json:"updated"`
 }
 
 // Acquire takes the lease on objectID for owner, waiting while another
@@ -88,29 +52,21 @@ type ObjectLocks struct {
 // it up; it is safe to call after the lease expired (it then changes
 // nothing).
 func (o ObjectLocks) Acquire(ctx context.Context, objectID, owner string, ttl time.Duration) (release func(context.Context) error, err error) {
-	now := o.Now
-	if now == nil {
-		now = time.Now
-	}
 	poll := o.Poll
 	if poll <= 0 {
 		poll = 50 * time.Millisecond
 	}
-	id := digestID(lockPrefix, objectID)
-	if err := ensure(ctx, o.L, controlDoc(id, "lock created", now())); err != nil {
-		return nil, err
-	}
+	id := readableID(objectID)
 	errHeld := errors.New("held")
 	var holder string
 	for attempt := 0; ; attempt++ {
-		_, err := Mutate(ctx, o.L, id, func(cur *incident.Incident) error {
-			t := now()
-			if cur.Owner != "" && cur.Owner != owner && t.Before(cur.LeaseUntil) {
+		_, err := ChangeControl(ctx, o.L, KindLease, id, func(cur *lease, _ bool) error {
+			t := nowOr(o.Now)
+			if cur.Owner != "" && cur.Owner != owner && t.Before(cur.Until) {
 				holder = cur.Owner
 				return errHeld
 			}
-			cur.Owner, cur.LeaseUntil, cur.Updated = owner, t.Add(ttl), t
-			cur.Key.ServicePrincipalID = strings.ToLower(objectID) // for a person reading the ledger
+			*cur = lease{Object: strings.ToLower(objectID), Owner: owner, Until: t.Add(ttl), Updated: t}
 			return nil
 		})
 		if err == nil {
@@ -133,14 +89,15 @@ func (o ObjectLocks) Acquire(ctx context.Context, objectID, owner string, ttl ti
 		}
 	}
 	return func(ctx context.Context) error {
-		_, err := Mutate(ctx, o.L, id, func(cur *incident.Incident) error {
+		errNotOurs := errors.New("not ours")
+		_, err := ChangeControl(ctx, o.L, KindLease, id, func(cur *lease, _ bool) error {
 			if cur.Owner != owner {
-				return nil // expired and taken over: not ours to release
+				return errNotOurs // expired and taken over: not ours to release
 			}
-			cur.Owner, cur.LeaseUntil, cur.Updated = "", time.Time{}, now()
+			cur.Owner, cur.Until, cur.Updated = "", time.Time{}, nowOr(o.Now)
 			return nil
 		})
-		if err != nil {
+		if err != nil && !errors.Is(err, errNotOurs) {
 			return fmt.Errorf("release lock on %s: %w", objectID, err)
 		}
 		return nil
@@ -148,10 +105,10 @@ func (o ObjectLocks) Acquire(ctx context.Context, objectID, owner string, ttl ti
 }
 
 // KillSwitch is the shared kill switch: on, no instance, replay or redrive
-// writes to the tenant. Its history is the audit trail of who turned it on
-// or off, when and why.
+// writes to the tenant. Its record keeps the audit trail of who turned it
+// on or off, when and why.
 type KillSwitch struct {
-	L   Incidents
+	L   Records
 	Now func() time.Time
 }
 
@@ -163,19 +120,38 @@ type KillSwitchState struct {
 	At     time.Time `json:"at,omitzero"`
 }
 
-// State reads the switch. A switch never set is off.
+// killSwitch is the KindKillSwitch record (id "shared"): the latest
+// setting, and every setting before it.
+type killSwitch struct {
+	KillSwitchState
+	History []KillSwitchState `json:"history"`
+}
+
+const killSwitchID = "shared"
+
+// State reads the switch. A switch never set is off; one set only by the
+// previous version is read from where that version kept it.
 func (k KillSwitch) State(ctx context.Context) (KillSwitchState, error) {
-	doc, err := k.L.Get(ctx, killSwitchID)
+	rec, found, err := ReadControl[killSwitch](ctx, k.L, KindKillSwitch, killSwitchID)
+	if err != nil {
+		return KillSwitchState{}, fmt.Errorf("read kill switch: %w", err)
+	}
+	if found {
+		return rec.KillSwitchState, nil
+	}
+	doc, err := k.L.Get(ctx, "control-killswitch")
 	if errors.Is(err, ErrNotFound) {
 		return KillSwitchState{}, nil
 	}
 	if err != nil {
-		return KillSwitchState{}, fmt.Errorf("read kill switch: %w", err)
+		return KillSwitchState{}, fmt.Errorf("read kill switch (as the previous version kept it): %w", err)
 	}
-	return killSwitchOf(doc), nil
+	return legacyKillSwitch(doc), nil
 }
 
-func killSwitchOf(doc *incident.Incident) KillSwitchState {
+// legacyKillSwitch reads the switch from the previous version's document:
+// the last "on" or "off" in its history.
+func legacyKillSwitch(doc *incident.Incident) KillSwitchState {
 	for i := len(doc.History) - 1; i >= 0; i-- {
 		e := doc.History[i]
 		switch e.What {
@@ -188,27 +164,15 @@ func killSwitchOf(doc *incident.Incident) KillSwitchState {
 
 // Set turns the switch on or off, recording who and why.
 func (k KillSwitch) Set(ctx context.Context, on bool, reason, by string) (KillSwitchState, error) {
-	now := k.Now
-	if now == nil {
-		now = time.Now
-	}
-	if err := ensure(ctx, k.L, controlDoc(killSwitchID, "created", now())); err != nil {
-		return KillSwitchState{}, err
-	}
-	what := "off"
-	if on {
-		what = "on"
-	}
-	doc, err := Mutate(ctx, k.L, killSwitchID, func(cur *incident.Incident) error {
-		t := now()
-		cur.History = append(cur.History, incident.Event{At: t, Step: "killswitch", What: what, Detail: reason, Actor: by})
-		cur.Updated = t
+	rec, err := ChangeControl(ctx, k.L, KindKillSwitch, killSwitchID, func(cur *killSwitch, _ bool) error {
+		cur.KillSwitchState = KillSwitchState{On: on, Reason: reason, By: by, At: nowOr(k.Now)}
+		cur.History = append(cur.History, cur.KillSwitchState)
 		return nil
 	})
 	if err != nil {
-		return KillSwitchState{}, fmt.Errorf("set kill switch %s: %w", what, err)
+		return KillSwitchState{}, fmt.Errorf("set kill switch %s: %w", map[bool]string{true: "on", false: "off"}[on], err)
 	}
-	return killSwitchOf(doc), nil
+	return rec.KillSwitchState, nil
 }
 
 // Attempts counts the invocations of one Event Hubs batch, keyed by its
@@ -216,48 +180,37 @@ func (k KillSwitch) Set(ctx context.Context, on bool, reason, by string) (KillSw
 // one instance's memory and restarts at 0 when the batch moves to another
 // instance; this count does not.
 type Attempts struct {
-	L   Incidents
+	L   Controls
 	Now func() time.Time
+}
+
+// attempts is a KindAttempts record.
+type attempts struct {
+	Partition string    `json:"partition"`
+	FirstSeq  int64     `json:"firstSequenceNumber"`
+	Count     int       `json:"count"`
+	Last      time.Time `json:"last"`
 }
 
 // Add records one more attempt of the batch and returns the count so far,
 // this one included.
 func (a Attempts) Add(ctx context.Context, partition string, firstSeq int64) (int, error) {
-	now := a.Now
-	if now == nil {
-		now = time.Now
-	}
-	id := digestID(attemptsPrefix, partition, fmt.Sprint(firstSeq))
-	doc := controlDoc(id, "created", now())
-	doc.Key.DetectionID = fmt.Sprintf("partition %s sequence %d", partition, firstSeq)
-	if err := ensure(ctx, a.L, doc); err != nil {
-		return 0, err
-	}
-	n := 0
-	_, err := Mutate(ctx, a.L, id, func(cur *incident.Incident) error {
-		t := now()
-		cur.History = append(cur.History, incident.Event{At: t, Step: "batch", What: "attempt", Actor: "responder"})
-		cur.Updated = t
-		n = 0
-		for _, e := range cur.History {
-			if e.What == "attempt" {
-				n++
-			}
-		}
+	rec, err := ChangeControl(ctx, a.L, KindAttempts, DigestID(partition, fmt.Sprint(firstSeq)), func(cur *attempts, _ bool) error {
+		cur.Partition, cur.FirstSeq, cur.Last = partition, firstSeq, nowOr(a.Now)
+		cur.Count++
 		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("count attempts of partition %s sequence %d: %w", partition, firstSeq, err)
 	}
-	return n, nil
+	return rec.Count, nil
 }
 
 // Decisions keeps a person's resolution of a (service principal, key)
 // pair, so that a variant of the same signal (another detection id, an
 // extra key id, another case) does not reopen what a person closed.
 type Decisions struct {
-	L   Incidents
-	Now func() time.Time
+	L Records
 }
 
 // Decision is what a person decided about a pair.
@@ -268,21 +221,17 @@ type Decision struct {
 	At       time.Time `json:"at"`
 }
 
+// decision is a KindDecision record: the latest decision on the pair.
+type decision struct {
+	ServicePrincipalID string `json:"servicePrincipalId"`
+	KeyID              string `json:"keyId"`
+	Decision
+}
+
 // Record stores a person's resolution of the pair; the latest wins.
 func (d Decisions) Record(ctx context.Context, spID, keyID string, dec Decision) error {
-	now := d.Now
-	if now == nil {
-		now = time.Now
-	}
-	id := digestID(decisionPrefix, spID, keyID)
-	doc := controlDoc(id, "created", now())
-	doc.Key = incident.Key{ServicePrincipalID: strings.ToLower(spID), KeyIDs: []string{strings.ToLower(keyID)}}
-	if err := ensure(ctx, d.L, doc); err != nil {
-		return err
-	}
-	_, err := Mutate(ctx, d.L, id, func(cur *incident.Incident) error {
-		cur.History = append(cur.History, incident.Event{At: dec.At, Step: "decision", What: "resolved", Detail: dec.Incident + "\x00" + dec.Note, Actor: dec.By})
-		cur.Updated = now()
+	_, err := ChangeControl(ctx, d.L, KindDecision, DigestID(spID, keyID), func(cur *decision, _ bool) error {
+		*cur = decision{ServicePrincipalID: strings.ToLower(spID), KeyID: strings.ToLower(keyID), Decision: dec}
 		return nil
 	})
 	if err != nil {
@@ -291,14 +240,22 @@ func (d Decisions) Record(ctx context.Context, spID, keyID string, dec Decision)
 	return nil
 }
 
-// Lookup returns the person's decision on the pair, if any.
+// Lookup returns the person's decision on the pair, if any: from its own
+// record, else from where the previous version kept it.
 func (d Decisions) Lookup(ctx context.Context, spID, keyID string) (Decision, bool, error) {
-	doc, err := d.L.Get(ctx, digestID(decisionPrefix, spID, keyID))
+	rec, found, err := ReadControl[decision](ctx, d.L, KindDecision, DigestID(spID, keyID))
+	if err != nil {
+		return Decision{}, false, fmt.Errorf("read decision on %s key %s: %w", spID, keyID, err)
+	}
+	if found {
+		return rec.Decision, true, nil
+	}
+	doc, err := d.L.Get(ctx, digestID("decision-", spID, keyID))
 	if errors.Is(err, ErrNotFound) {
 		return Decision{}, false, nil
 	}
 	if err != nil {
-		return Decision{}, false, fmt.Errorf("read decision on %s key %s: %w", spID, keyID, err)
+		return Decision{}, false, fmt.Errorf("read decision on %s key %s (as the previous version kept it): %w", spID, keyID, err)
 	}
 	for i := len(doc.History) - 1; i >= 0; i-- {
 		e := doc.History[i]
@@ -308,4 +265,41 @@ func (d Decisions) Lookup(ctx context.Context, spID, keyID string) (Decision, bo
 		}
 	}
 	return Decision{}, false, nil
+}
+
+// SelfTests keeps the markers of `spresponder selftest` events: the
+// service records one per self-test detection id it receives, and the CLI
+// waits for it.
+type SelfTests struct {
+	L Controls
+}
+
+// SelfTestMarker is a self-test event as the service received it.
+type SelfTestMarker struct {
+	DetectionID string    `json:"detectionId"`
+	Received    time.Time `json:"received"` // first delivery
+	Deliveries  int       `json:"deliveries"`
+}
+
+// Record notes a delivery of the self-test event; first is true for the
+// first one.
+func (s SelfTests) Record(ctx context.Context, detectionID string, at time.Time) (first bool, err error) {
+	_, err = ChangeControl(ctx, s.L, KindSelfTest, DigestID(detectionID), func(cur *SelfTestMarker, found bool) error {
+		first = !found
+		if !found {
+			cur.DetectionID, cur.Received = detectionID, at
+		}
+		cur.Deliveries++
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("record the self-test marker: %w", err)
+	}
+	return first, nil
+}
+
+// Get returns the marker of a self-test detection id, if the service
+// recorded one.
+func (s SelfTests) Get(ctx context.Context, detectionID string) (SelfTestMarker, bool, error) {
+	return ReadControl[SelfTestMarker](ctx, s.L, KindSelfTest, DigestID(detectionID))
 }

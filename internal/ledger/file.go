@@ -23,6 +23,8 @@ import (
 //	<dir>/locks/<id>.lock       the incident's update lock (empty, never removed)
 //	<dir>/quarantine/<id>.json  a kept item's metadata (the layout of quarantine.Dir)
 //	<dir>/quarantine/<id>.body  its bytes
+//	<dir>/bysp/<sp>/<id>        the service-principal index (index.go)
+//	<dir>/control/<kind>/<id>.json  a control record (file_control.go)
 //
 // Every file is written whole to a temporary file in the same directory,
 // fsynced, then moved into place, so a reader or a crash sees an old version
@@ -246,8 +248,8 @@ func (s *FileStore) List(ctx context.Context, f Filter) ([]*incident.Incident, e
 	var out []*incident.Incident
 	for _, e := range entries {
 		id, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok || validID(id) != nil {
-			continue // temporary files
+		if !ok || validID(id) != nil || legacyControlID(id) {
+			continue // temporary files, the previous version's control records
 		}
 		in, err := s.Get(ctx, id)
 		if errors.Is(err, ErrNotFound) {

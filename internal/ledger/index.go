@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"golang.org/x/sync/errgroup"
@@ -22,10 +23,10 @@ import (
 const indexPrefix = "bysp/"
 
 // indexedSP is the service principal an incident is filed under, or ""
-// when it has none or is a control record.
+// when it has none.
 func indexedSP(in *incident.Incident) string {
 	sp := strings.ToLower(in.Key.ServicePrincipalID)
-	if sp == "" || IsControl(in.ID) || !ids.IsGUID(sp) {
+	if sp == "" || !ids.IsGUID(sp) {
 		return ""
 	}
 	return sp
@@ -77,6 +78,7 @@ func (s Store) ByServicePrincipal(ctx context.Context, spID string) ([]*incident
 		if err != nil {
 			return nil, fmt.Errorf("ledger: incidents of %s: %w", spID, err)
 		}
+		idList = slices.DeleteFunc(idList, legacyControlID)
 		ins, err := readAll(ctx, s.L, idList)
 		if err != nil {
 			return nil, fmt.Errorf("ledger: incidents of %s: %w", spID, err)

@@ -19,6 +19,11 @@
 // event (ErrHistoryRewritten), so no writer can edit or drop a line that was
 // recorded, even by mistake.
 //
+// Control records (the breaker's count, leases, the kill switch, batch
+// attempts, people's decisions, watermarks, heartbeats, self-test markers)
+// are not incidents: each kind has its own small record type and its own
+// namespace, with the same conditional writes (controls.go).
+//
 // Quarantined input (quarantine.Item) is kept beside the incidents, body
 // whole and byte for byte, first write wins, so keeping a redelivered item
 // again is harmless.
@@ -108,10 +113,16 @@ type Quarantine interface {
 	QuarantinedBody(ctx context.Context, id string) ([]byte, error)
 }
 
+// Records are the incidents and the control records (controls.go).
+type Records interface {
+	Incidents
+	Controls
+}
+
 // Ledger is the whole durable record. Implementations are safe for
 // concurrent use.
 type Ledger interface {
-	Incidents
+	Records
 	Quarantine
 }
 

@@ -3,14 +3,13 @@ package ledger
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/spresponder/spresponder/internal/incident"
 )
 
 // Store adapts a ledger to what the playbook asks of its store.
-type Store struct{ L Incidents }
+type Store struct{ L Records }
 
 // Claim implements the playbook's Store.
 func (s Store) Claim(ctx context.Context, in *incident.Incident) (*incident.Incident, bool, error) {
@@ -20,6 +19,12 @@ func (s Store) Claim(ctx context.Context, in *incident.Incident) (*incident.Inci
 // Mutate implements the playbook's Store.
 func (s Store) Mutate(ctx context.Context, id string, fn func(*incident.Incident) error) (*incident.Incident, error) {
 	return Mutate(ctx, s.L, id, fn)
+}
+
+// MarkSelfTest implements the playbook's Store: a self-test event's
+// marker.
+func (s Store) MarkSelfTest(ctx context.Context, detectionID string, at time.Time) (bool, error) {
+	return SelfTests{L: s.L}.Record(ctx, detectionID, at)
 }
 
 // KillSwitch implements the playbook's Guards: the shared kill switch.
@@ -43,13 +48,13 @@ func (s Store) LockObject(ctx context.Context, objectID, owner string, ttl time.
 
 // Decision implements the playbook's Guards.
 func (s Store) Decision(ctx context.Context, spID, keyID string) (by, note, incidentID string, found bool, err error) {
-	d, ok, err := Decisions{L: s.L}.Lookup(ctx, spID, keyID)
+	d, ok, err := Decisions(s).Lookup(ctx, spID, keyID)
 	return d.By, d.Note, d.Incident, ok, err
 }
 
 // RecordDecision implements the playbook's Guards.
 func (s Store) RecordDecision(ctx context.Context, spID, keyID, incidentID, by, note string, at time.Time) error {
-	return Decisions{L: s.L}.Record(ctx, spID, keyID, Decision{Incident: incidentID, By: by, Note: note, At: at})
+	return Decisions(s).Record(ctx, spID, keyID, Decision{Incident: incidentID, By: by, Note: note, At: at})
 }
 
 // Parked implements the playbook's Backlog: parked incidents due now.
@@ -57,12 +62,7 @@ func (s Store) Parked(ctx context.Context) ([]*incident.Incident, error) {
 	return s.L.List(ctx, Filter{States: []incident.State{incident.StateParked}, DueBefore: time.Now()})
 }
 
-// Open implements the playbook's Backlog: open incidents, control records
-// left out.
+// Open implements the playbook's Backlog: open incidents.
 func (s Store) Open(ctx context.Context) ([]*incident.Incident, error) {
-	ins, err := s.L.List(ctx, Filter{States: []incident.State{incident.StateOpen}})
-	if err != nil {
-		return nil, err
-	}
-	return slices.DeleteFunc(ins, func(in *incident.Incident) bool { return IsControl(in.ID) }), nil
+	return s.L.List(ctx, Filter{States: []incident.State{incident.StateOpen}})
 }

@@ -10,7 +10,7 @@ import (
 
 // watermarkSuite runs the watermark and heartbeat records against one
 // backend; reopen gives a second store over the same data (a restart).
-func watermarkSuite(t *testing.T, open func(t *testing.T) (first ledger.Incidents, reopen func() ledger.Incidents)) {
+func watermarkSuite(t *testing.T, open func(t *testing.T) (first ledger.Ledger, reopen func() ledger.Ledger)) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	now := t0
@@ -75,9 +75,9 @@ func watermarkSuite(t *testing.T, open func(t *testing.T) (first ledger.Incident
 }
 
 func TestWatermarkHeartbeatFile(t *testing.T) {
-	watermarkSuite(t, func(t *testing.T) (ledger.Incidents, func() ledger.Incidents) {
+	watermarkSuite(t, func(t *testing.T) (ledger.Ledger, func() ledger.Ledger) {
 		dir := t.TempDir()
-		open := func() ledger.Incidents {
+		open := func() ledger.Ledger {
 			fs, err := ledger.NewFileStore(dir)
 			if err != nil {
 				t.Fatal(err)
@@ -90,10 +90,10 @@ func TestWatermarkHeartbeatFile(t *testing.T) {
 
 func TestWatermarkHeartbeatBlob(t *testing.T) {
 	azurite.BlobEndpoint(t)
-	watermarkSuite(t, func(t *testing.T) (ledger.Incidents, func() ledger.Incidents) {
+	watermarkSuite(t, func(t *testing.T) (ledger.Ledger, func() ledger.Ledger) {
 		cs := ledger.AzuriteConnectionString(azurite.BlobEndpoint(t))
 		name := containerName()
-		open := func() ledger.Incidents {
+		open := func() ledger.Ledger {
 			s, err := ledger.NewBlobStore(t.Context(), ledger.BlobConfig{ConnectionString: cs, Container: name, Timeout: 30 * time.Second})
 			if err != nil {
 				t.Fatalf("NewBlobStore: %v", err)

@@ -197,7 +197,9 @@ func signInPhrase(s detect.Signal) string {
 	case detect.ExpiredSecretSignIns:
 		return "sign-in with an expired secret"
 	case detect.CredentialChange:
-		return "credential change: " + clean(cmp.Or(s.Operation, s.Activity), 80)
+		// Activity: where signals stored by the previous version kept the
+		// operation type.
+		return "credential change: " + clean(cmp.Or(s.Operation, s.OpType, s.Activity), 80)
 	}
 	if s.ErrorCode != 0 {
 		return fmt.Sprintf("sign-in, error %d", s.ErrorCode)

@@ -64,7 +64,7 @@ func benchWorld(b *testing.B, n int, latency time.Duration, limit int, quota boo
 		}
 		time.Sleep(2 * time.Second) // the budget's burst back, as after start-up
 	}
-	var led ledger.Incidents
+	var led ledger.Ledger
 	if ep := os.Getenv("SPRESPONDER_AZURITE_BLOB"); ep != "" {
 		// The production ledger: Azure Blob Storage, here Azurite.
 		led, err = ledger.NewBlobStore(ctx, ledger.BlobConfig{ConnectionString: ledger.AzuriteConnectionString(ep), Container: fmt.Sprintf("bench-%d", time.Now().UnixNano())})

@@ -27,7 +27,8 @@ type Outcome struct {
 // Handle is the playbook's one entry for signals: it claims an incident
 // for every actionable signal (durably: an error means the batch must be
 // retried), attaches blocked sign-ins as proof, and then runs the
-// incidents' stages. A stage that fails parks its incident for the timer;
+// incidents' stages. A self-test signal (`spresponder selftest`) is only
+// marked in the store: no incident, no Graph call, no write, no notice. A stage that fails parks its incident for the timer;
 // that is not an error of Handle. Run takes one stored incident (the Sweep,
 // a redrive); Sweep is the timer's.
 func (r *Responder) Handle(ctx context.Context, sigs []detect.Signal, log *zap.Logger) (Outcome, error) {
@@ -67,6 +68,15 @@ func (r *Responder) Handle(ctx context.Context, sigs []detect.Signal, log *zap.L
 		switch s.Kind {
 		case detect.BlockedSignIn, detect.RiskyServicePrincipal:
 			later = append(later, s)
+			continue
+		case detect.SelfTest:
+			// A redelivered self-test is a duplicate, not an error; a
+			// ledger failure fails the batch, as for any signal.
+			first, err := r.store.MarkSelfTest(ctx, s.DetectionID, r.now())
+			if err != nil {
+				return out, err
+			}
+			log.Info("self-test event received: recorded, never acted on", zap.String("detection_id", s.DetectionID), zap.Bool("first_delivery", first))
 			continue
 		}
 		id, err := claimInto(s)
@@ -227,7 +237,7 @@ func (r *Responder) attachProof(ctx context.Context, s detect.Signal, cache map[
 
 // stateRecordedOn finds an incident of the signal's service principal that
 // already records the same risk state (a RiskyServicePrincipal signal with
-// the same detection id, "state:atRisk"), from whichever path.
+// the same RiskState, atRisk say), from whichever path.
 func (r *Responder) stateRecordedOn(ctx context.Context, s detect.Signal) (string, bool, error) {
 	ins, err := r.store.ByServicePrincipal(ctx, strings.ToLower(s.ServicePrincipalID))
 	if err != nil {
@@ -235,7 +245,7 @@ func (r *Responder) stateRecordedOn(ctx context.Context, s detect.Signal) (strin
 	}
 	for _, in := range ins {
 		if slices.ContainsFunc(in.Signals, func(old detect.Signal) bool {
-			return old.Kind == detect.RiskyServicePrincipal && strings.EqualFold(old.DetectionID, s.DetectionID)
+			return old.Kind == detect.RiskyServicePrincipal && strings.EqualFold(old.RiskState, s.RiskState)
 		}) {
 			return in.ID, true, nil
 		}

@@ -114,6 +114,9 @@ type Store interface {
 	// ByServicePrincipal lists incidents of a service principal (to attach
 	// proof of a block).
 	ByServicePrincipal(ctx context.Context, spID string) ([]*incident.Incident, error)
+	// MarkSelfTest records that a self-test event arrived (first is true
+	// for its first delivery): what `spresponder selftest` waits for.
+	MarkSelfTest(ctx context.Context, detectionID string, at time.Time) (first bool, err error)
 }
 
 // Plan is what a rule asks for a signal.

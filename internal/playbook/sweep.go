@@ -15,7 +15,7 @@ import (
 type Backlog interface {
 	// Parked lists parked incidents due for a re-drive at now.
 	Parked(ctx context.Context) ([]*incident.Incident, error)
-	// Open lists incidents in state open (control records excluded).
+	// Open lists incidents in state open.
 	Open(ctx context.Context) ([]*incident.Incident, error)
 }
 

@@ -385,7 +385,6 @@ func RiskySignal(tenant string, p directory.ListedRiskyServicePrincipal) (detect
 		RiskState:          p.RiskState,
 		RiskDetail:         p.RiskDetail,
 		Time:               p.LastUpdated,
-		DetectionID:        "state:" + p.RiskState,
 		Source:             detect.Source{Via: detect.ViaReconcile},
 	}, active(p.RiskState)
 }

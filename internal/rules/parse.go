@@ -303,28 +303,19 @@ func (p *parser) actions(n *yaml.Node, path string) []Action {
 
 func (p *parser) apps(n *yaml.Node) map[string]AppRule {
 	apps := map[string]AppRule{}
-	if n.Kind != yaml.MappingNode {
-		p.errorf(n, "apps", "want a mapping from appId to settings, got %s", describe(n))
-		return apps
-	}
-	keyLine := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := resolve(n.Content[i]), resolve(n.Content[i+1])
-		path := fmt.Sprintf("apps[%q]", k.Value)
+	appID := func(k *yaml.Node) (string, bool) {
 		id := strings.ToLower(strings.TrimSpace(k.Value))
 		if k.Kind != yaml.ScalarNode || !ids.IsGUID(id) {
 			p.errorf(k, "apps", "key %s is not an appId (the application's client id, a GUID such as 6131d760-7fda-4db5-8bb1-b771898e9f15)", describe(k))
-			continue
+			return "", false
 		}
-		if line, dup := keyLine[id]; dup {
-			p.errorf(k, "apps", "appId %s appears twice (first on line %d)", id, line)
-			continue
-		}
-		keyLine[id] = k.Line
+		return id, true
+	}
+	p.entries(n, "apps", "a mapping from appId to settings", "appId ", appID, func(id string, _, v *yaml.Node, path string) {
 		a := AppRule{AppID: id}
 		f := p.fields(v, path, "protected", "allowedNetworks", "notify", "unlicensedFallback")
 		if f == nil {
-			continue
+			return
 		}
 		if x, ok := f["protected"]; ok {
 			a.Protected = p.boolean(x.value, path+".protected")
@@ -339,8 +330,34 @@ func (p *parser) apps(n *yaml.Node) map[string]AppRule {
 			a.UnlicensedFallback = p.boolean(x.value, path+".unlicensedFallback")
 		}
 		apps[id] = a
-	}
+	})
 	return apps
+}
+
+// entries walks the key/value pairs of the mapping name (aliases
+// resolved), want saying what it should be. key reads a key (reporting a
+// bad one itself); a key seen before, in any case, is reported as a
+// duplicate (named with dupName before it); fn gets every other pair with
+// its path.
+func (p *parser) entries(n *yaml.Node, name, want, dupName string, key func(k *yaml.Node) (string, bool), fn func(key string, k, v *yaml.Node, path string)) {
+	if n.Kind != yaml.MappingNode {
+		p.errorf(n, name, "want %s, got %s", want, describe(n))
+		return
+	}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := resolve(n.Content[i]), resolve(n.Content[i+1])
+		id, ok := key(k)
+		if !ok {
+			continue
+		}
+		if line, dup := seen[strings.ToLower(id)]; dup {
+			p.errorf(k, name, "%s%s appears twice (first on line %d)", dupName, id, line)
+			continue
+		}
+		seen[strings.ToLower(id)] = k.Line
+		fn(id, k, v, fmt.Sprintf("%s[%q]", name, k.Value))
+	}
 }
 
 // networks parses CIDR prefixes and single addresses (a /32 or /128).

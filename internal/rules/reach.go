@@ -71,38 +71,29 @@ func (s *Set) ReachActions() []Action {
 
 func (p *parser) tiers(n *yaml.Node) map[string]string {
 	out := map[string]string{}
-	if n.Kind != yaml.MappingNode {
-		p.errorf(n, "tiers", "want a mapping from a permission or role to a tier (critical, high, normal), got %s", describe(n))
-		return out
-	}
-	lower := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := resolve(n.Content[i]), resolve(n.Content[i+1])
-		path := fmt.Sprintf("tiers[%q]", k.Value)
+	permission := func(k *yaml.Node) (string, bool) {
 		key := strings.TrimSpace(k.Value)
 		if k.Kind != yaml.ScalarNode || key == "" || key != k.Value {
 			p.errorf(k, "tiers", "key %s is not a permission or role name (such as Mail.Send, <resource appId>/Machine.Isolate or Global Reader)", describe(k))
-			continue
+			return "", false
 		}
-		if line, dup := lower[strings.ToLower(key)]; dup {
-			p.errorf(k, "tiers", "%s appears twice (first on line %d)", key, line)
-			continue
-		}
-		lower[strings.ToLower(key)] = k.Line
+		return key, true
+	}
+	p.entries(n, "tiers", "a mapping from a permission or role to a tier (critical, high, normal)", "", permission, func(key string, k, v *yaml.Node, path string) {
 		if res, name, ok := strings.Cut(key, "/"); ok && (!ids.IsGUID(strings.ToLower(res)) || name == "") {
 			p.errorf(k, path, "%q: a qualified permission is <resource appId>/<permission>, such as fc780465-2017-40d4-a0c5-307022471b92/Machine.Isolate", key)
-			continue
+			return
 		}
 		t, ok := p.str(v, path)
 		if !ok {
-			continue
+			return
 		}
 		if !slices.Contains(reachTiers(), t) {
 			p.errorf(v, path, "unknown tier %q; known tiers: %s", t, strings.Join(reachTiers(), ", "))
-			continue
+			return
 		}
 		out[key] = t
-	}
+	})
 	return out
 }
 

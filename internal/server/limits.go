@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -210,4 +211,43 @@ func readBody(r io.Reader, n, limit int64) ([]byte, error) {
 		chunks[i] = nil // collectable as soon as it is copied
 	}
 	return buf, nil
+}
+
+// admission is one invocation's charge against the bytes-in-flight budget.
+type admission struct {
+	s *Server
+	n int64
+}
+
+// admit waits for room for n bytes, at most AdmissionWait and never past
+// ctx; waiting is better than reading, for reading is what costs memory.
+func (s *Server) admit(ctx context.Context, n int64) (*admission, error) {
+	n = min(n, s.limits.MaxBytesInFlight)
+	wctx, cancel := context.WithTimeout(ctx, s.limits.AdmissionWait)
+	defer cancel()
+	start := time.Now()
+	if err := s.inFlight.Acquire(wctx, n); err != nil {
+		return nil, fmt.Errorf("instance busy: %d bytes in flight of %d (SPRESPONDER_MAX_BYTES_IN_FLIGHT), no room for %d more after waiting %s: %w",
+			s.held.Load(), s.limits.MaxBytesInFlight, n, time.Since(start).Round(time.Millisecond), err)
+	}
+	s.held.Add(n)
+	return &admission{s: s, n: n}, nil
+}
+
+// shrink lowers the charge once the body's real size is known.
+func (a *admission) shrink(n int64) {
+	if n < a.n {
+		a.s.inFlight.Release(a.n - n)
+		a.s.held.Add(n - a.n)
+		a.n = n
+	}
+}
+
+// release returns the charge; it may be called more than once.
+func (a *admission) release() {
+	if a.n > 0 {
+		a.s.inFlight.Release(a.n)
+		a.s.held.Add(-a.n)
+		a.n = 0
+	}
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/spresponder/spresponder/internal/detect"
 	"github.com/spresponder/spresponder/internal/intake"
 	"github.com/spresponder/spresponder/internal/invocation"
+	"github.com/spresponder/spresponder/internal/playbook"
 )
 
 // Function names: the folder names under functions/ (the host routes
@@ -43,11 +44,17 @@ const (
 // EventsBinding is the trigger's name in functions/EntraLogs/function.json.
 const EventsBinding = "events"
 
-// Responder takes the signals of a batch into the response pipeline. It
-// must return only once they are durable (claimed); an error fails the
-// invocation so the host retries it.
+// Responder takes the signals of a batch into the response pipeline
+// (playbook.Responder.Handle). It must return only once they are durable
+// (claimed); an error fails the invocation so the host retries it.
 type Responder interface {
-	Respond(ctx context.Context, sigs []detect.Signal, log *zap.Logger) error
+	Handle(ctx context.Context, sigs []detect.Signal, log *zap.Logger) (playbook.Outcome, error)
+}
+
+// Arrivals learns which Entra log categories a batch carried, once the
+// batch is read (the reconcile heartbeat); it never fails the batch.
+type Arrivals interface {
+	Arrived(ctx context.Context, byCategory map[string]int)
 }
 
 // Processor turns events into signals (intake + detect).
@@ -84,6 +91,7 @@ type Server struct {
 	sweeper  Sweeper
 	replayer Replayer
 	lost     LostBatches
+	arrivals Arrivals
 	log      *zap.Logger
 	timeout  time.Duration
 	started  time.Time
@@ -144,6 +152,13 @@ func Routes() []string { return []string{EntraLogs, Health, Sweep, Replay} }
 // WithReplayer enables the Replay HTTP function.
 func (s *Server) WithReplayer(r Replayer) *Server {
 	s.replayer = r
+	return s
+}
+
+// WithArrivals tells a (the heartbeat) which categories each batch
+// carried.
+func (s *Server) WithArrivals(a Arrivals) *Server {
+	s.arrivals = a
 	return s
 }
 
@@ -298,6 +313,9 @@ func (s *Server) entraLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.lastBatch.Store(time.Now().UnixNano())
+	if s.arrivals != nil {
+		s.arrivals.Arrived(ctx, res.Stats.ByCategory)
+	}
 	for _, sig := range res.Signals {
 		log.Info("signal", zap.String("kind", string(sig.Kind)), zap.String("tenant_id", sig.TenantID),
 			zap.String("app_id", sig.AppID), zap.String("sp_id", sig.ServicePrincipalID),
@@ -305,7 +323,7 @@ func (s *Server) entraLogs(w http.ResponseWriter, r *http.Request) {
 			zap.String("risk_level", sig.RiskLevel), zap.Int64("sequence_number", sig.Source.SequenceNumber), zap.Int("record", sig.Source.Record))
 	}
 	if s.resp != nil && len(res.Signals) > 0 {
-		if err := s.resp.Respond(ctx, res.Signals, log); err != nil {
+		if _, err := s.resp.Handle(ctx, res.Signals, log); err != nil {
 			log.Error("signals not claimed: "+s.failed(ctx, req, err, log), zap.Error(err))
 			s.failures.Add(1)
 			writeJSON(w, http.StatusInternalServerError, failure(err.Error()))
@@ -342,45 +360,6 @@ func sizeText(n int64) string {
 		return "unknown length (over the limit when read)"
 	}
 	return fmt.Sprintf("%d bytes", n)
-}
-
-// admission is one invocation's charge against the bytes-in-flight budget.
-type admission struct {
-	s *Server
-	n int64
-}
-
-// admit waits for room for n bytes, at most AdmissionWait and never past
-// ctx; waiting is better than reading, for reading is what costs memory.
-func (s *Server) admit(ctx context.Context, n int64) (*admission, error) {
-	n = min(n, s.limits.MaxBytesInFlight)
-	wctx, cancel := context.WithTimeout(ctx, s.limits.AdmissionWait)
-	defer cancel()
-	start := time.Now()
-	if err := s.inFlight.Acquire(wctx, n); err != nil {
-		return nil, fmt.Errorf("instance busy: %d bytes in flight of %d (SPRESPONDER_MAX_BYTES_IN_FLIGHT), no room for %d more after waiting %s: %w",
-			s.held.Load(), s.limits.MaxBytesInFlight, n, time.Since(start).Round(time.Millisecond), err)
-	}
-	s.held.Add(n)
-	return &admission{s: s, n: n}, nil
-}
-
-// shrink lowers the charge once the body's real size is known.
-func (a *admission) shrink(n int64) {
-	if n < a.n {
-		a.s.inFlight.Release(a.n - n)
-		a.s.held.Add(n - a.n)
-		a.n = n
-	}
-}
-
-// release returns the charge; it may be called more than once.
-func (a *admission) release() {
-	if a.n > 0 {
-		a.s.inFlight.Release(a.n)
-		a.s.held.Add(-a.n)
-		a.n = 0
-	}
 }
 
 // envelopeKeeper is implemented by processors that can keep a whole

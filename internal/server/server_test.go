@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/spresponder/spresponder/internal/detect"
 	"github.com/spresponder/spresponder/internal/intake"
+	"github.com/spresponder/spresponder/internal/playbook"
 	"github.com/spresponder/spresponder/internal/quarantine"
 )
 
@@ -39,23 +41,26 @@ type recResponder struct {
 	err  error
 }
 
-func (r *recResponder) Respond(_ context.Context, sigs []detect.Signal, _ *zap.Logger) error {
+func (r *recResponder) Handle(_ context.Context, sigs []detect.Signal, _ *zap.Logger) (playbook.Outcome, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.err != nil {
-		return r.err
+		return playbook.Outcome{}, r.err
 	}
 	r.sigs = append(r.sigs, sigs...)
-	return nil
+	return playbook.Outcome{}, nil
 }
 
 // start runs the real server on a loopback port and returns its base URL.
-func start(t *testing.T, keeper quarantine.Keeper, resp Responder) (string, *observer.ObservedLogs) {
+func start(t *testing.T, keeper quarantine.Keeper, resp Responder, opts ...func(*Server)) (string, *observer.ObservedLogs) {
 	t.Helper()
 	core, logs := observer.New(zap.InfoLevel)
 	log := zap.New(core)
 	in := intake.New(intake.Config{}, keeper, log, time.Now)
 	srv := New(in, resp, nil, log)
+	for _, o := range opts {
+		o(srv)
+	}
 	ln, err := Listen(freePort(t))
 	if err != nil {
 		t.Fatal(err)
@@ -252,5 +257,33 @@ func TestListenNeedsPort(t *testing.T) {
 	_, err := Listen(0)
 	if err == nil || !strings.Contains(err.Error(), "FUNCTIONS_CUSTOMHANDLER_PORT") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+type recArrivals struct {
+	mu  sync.Mutex
+	got []map[string]int
+}
+
+func (a *recArrivals) Arrived(_ context.Context, byCategory map[string]int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.got = append(a.got, maps.Clone(byCategory))
+}
+
+// The heartbeat hears of every batch that was read, with its categories,
+// before the signals go on (a batch whose signals fail still arrived).
+func TestArrivalsHearOfEachBatch(t *testing.T) {
+	arr := &recArrivals{}
+	resp := &recResponder{err: errors.New("ledger away")}
+	base, _ := start(t, quarantine.Dir{Path: t.TempDir()}, resp, func(s *Server) { s.WithArrivals(arr) })
+	inv := invocationOf(t, readFile(t, "testdata", "entra", "sample-ServicePrincipalRiskEvents.json"))
+	if r, out := post(t, base+"/EntraLogs", inv); r.StatusCode != http.StatusInternalServerError {
+		t.Fatalf("status %d: %v", r.StatusCode, out)
+	}
+	arr.mu.Lock()
+	defer arr.mu.Unlock()
+	if len(arr.got) != 1 || arr.got[0]["ServicePrincipalRiskEvents"] != 2 {
+		t.Fatalf("arrivals %v, want one batch with 2 ServicePrincipalRiskEvents records", arr.got)
 	}
 }

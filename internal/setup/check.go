@@ -24,11 +24,17 @@ import (
 // CheckDirectory is what check reads from Graph, as the responder's own
 // identity.
 type CheckDirectory interface {
+	grantsReader
+	SubscribedSkus(ctx context.Context) ([]directory.SubscribedSku, error)
+}
+
+// grantsReader is what setup and check both read: principals, their app
+// role assignments, and the Conditional Access policies.
+type grantsReader interface {
 	PrincipalByAppID(ctx context.Context, appID string) (directory.Principal, error)
 	PrincipalByID(ctx context.Context, id string) (directory.Principal, error)
 	AppRoleAssignments(ctx context.Context, spID string) ([]directory.AppRoleAssignment, error)
 	ConditionalAccessPolicies(ctx context.Context) ([]capolicy.Policy, error)
-	SubscribedSkus(ctx context.Context) ([]directory.SubscribedSku, error)
 }
 
 // Check statuses.

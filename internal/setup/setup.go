@@ -19,11 +19,8 @@ import (
 // Directory is what setup reads and writes in the tenant, as the
 // administrator who runs it.
 type Directory interface {
-	PrincipalByAppID(ctx context.Context, appID string) (directory.Principal, error)
-	PrincipalByID(ctx context.Context, id string) (directory.Principal, error)
-	AppRoleAssignments(ctx context.Context, spID string) ([]directory.AppRoleAssignment, error)
+	grantsReader
 	GrantAppRole(ctx context.Context, spID, resourceID, appRoleID string) (directory.AppRoleAssignment, error)
-	ConditionalAccessPolicies(ctx context.Context) ([]capolicy.Policy, error)
 	CreateConditionalAccessPolicy(ctx context.Context, p capolicy.Policy) (capolicy.Policy, error)
 	SetConditionalAccessPolicyState(ctx context.Context, id, state string) error
 }
