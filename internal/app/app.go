@@ -22,6 +22,7 @@ import (
 	"github.com/spresponder/spresponder/internal/capolicy"
 	"github.com/spresponder/spresponder/internal/config"
 	"github.com/spresponder/spresponder/internal/detect"
+	"github.com/spresponder/spresponder/internal/graph"
 	"github.com/spresponder/spresponder/internal/hubreplay"
 	"github.com/spresponder/spresponder/internal/incident"
 	"github.com/spresponder/spresponder/internal/intake"
@@ -193,8 +194,9 @@ func serve(ctx context.Context, args []string, env Env) error {
 	// Quarantined input goes to the ledger with everything else.
 	nets := sys.policies
 	go func() {
-		// After Listen: the host must see the port answer first.
-		if err := nets.Refresh(ctx, sys.graph); err != nil {
+		// After Listen: the host must see the port answer first. Work that
+		// can wait: an event that woke this instance has its reads first.
+		if err := nets.Refresh(graph.Background(ctx), sys.graph); err != nil {
 			log.Warn("allowed networks from Conditional Access not loaded yet (the timer retries)", zap.Error(err))
 		}
 	}()

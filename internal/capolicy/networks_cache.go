@@ -160,6 +160,17 @@ func (n *Networks) Current(ctx context.Context, g Reader, maxAge time.Duration) 
 	}
 }
 
+// Fresh returns the copy when Current would return it without a read.
+func (n *Networks) Fresh(maxAge time.Duration) (Snapshot, bool) {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	age := n.now().Sub(n.read)
+	if n.read.IsZero() || age > maxAge || (n.readGen != n.gen && age >= ChangeGrace) {
+		return Snapshot{}, false
+	}
+	return Snapshot{Policies: n.policies, Locations: n.locs, Read: n.read}, true
+}
+
 func (n *Networks) snapshot() Snapshot {
 	n.mu.RLock()
 	defer n.mu.RUnlock()

@@ -20,14 +20,6 @@ func (x *pass) confirm(ctx context.Context) error {
 		x.skip(incident.StepConfirm, "no service principal to evaluate")
 		return nil
 	}
-	if x.policyLoad != nil {
-		select {
-		case <-x.policyLoad:
-		case <-ctx.Done():
-			return fmt.Errorf("read Conditional Access policies: %w", ctx.Err())
-		}
-		x.policyLoad = nil
-	}
 	if x.policies == nil && x.polErr == nil || directory.Retryable(x.polErr) {
 		// A resumed run, or a read that failed: from the cache again.
 		x.loadPolicies(ctx)

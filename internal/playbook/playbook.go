@@ -34,7 +34,8 @@
 // verify's reads (the detection, the risky service principal) count against
 // the tenant's identity protection budget (internal/budget, held by the
 // Graph client); the Conditional Access policies and named locations come
-// from a cache (PolicyCache) awaited only by confirm. A read the budget
+// from a cache (PolicyCache); a copy that needs reading is read by confirm,
+// after containment. A read the budget
 // cannot send before the run's deadline fails as transient: the incident
 // parks and the Sweep re-drives it.
 package playbook
@@ -193,7 +194,11 @@ type Config struct {
 // locations between incidents, so an incident costs no request to those
 // rate-limited APIs; *capolicy.Networks implements it.
 type PolicyCache interface {
+	// Current returns the copy, reading it again first when it is older
+	// than maxAge or stale.
 	Current(ctx context.Context, g capolicy.Reader, maxAge time.Duration) (capolicy.Snapshot, error)
+	// Fresh returns the copy only when no read is needed.
+	Fresh(maxAge time.Duration) (capolicy.Snapshot, bool)
 }
 
 // Responder runs the playbook.
