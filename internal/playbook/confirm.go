@@ -101,14 +101,3 @@ func (x *pass) notifyOwners(ctx context.Context) error {
 	x.record(incident.StepNotify, "notified", fmt.Sprintf("%s: %d recipient(s), %d deliveries", audience, len(x.in.Recipients), len(x.in.Notified)))
 	return nil
 }
-
-// needsLocations says whether any policy has a location condition, so the
-// named locations are read only when a verdict depends on them.
-func needsLocations(ps []capolicy.Policy) bool {
-	for _, p := range ps {
-		if l := p.Conditions.Locations; l != nil && (len(l.IncludeLocations) > 0 || len(l.ExcludeLocations) > 0) {
-			return true
-		}
-	}
-	return false
-}
