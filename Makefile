@@ -25,9 +25,12 @@ FUZZ_TARGETS := \
 	./internal/capolicy:FuzzDecodePolicies \
 	./internal/rules:FuzzParse \
 	./internal/logtable:FuzzRecord \
-	./internal/replay:FuzzRead
+	./internal/replay:FuzzRead \
+	./internal/act:FuzzDecodeToken \
+	./internal/act:FuzzForm \
+	./internal/notify:FuzzCardLinks
 
-.PHONY: all build test vet unit fuzz fuzz-short bench demo package lint infra-check clean
+.PHONY: all build test vet unit fuzz fuzz-short bench demo screenshots package lint infra-check clean
 
 all: build
 
@@ -68,6 +71,12 @@ bench:
 # demo: the whole story against the simulated tenant, no cloud.
 demo:
 	@$(GO) build -o bin/demo ./tools/demo && bin/demo
+
+# screenshots: the demo's Teams card and report page (desktop and phone
+# width) and email, checked with the real renderers and written to docs/img
+# (needs Debian's chromium and Node; not part of make test).
+screenshots:
+	$(GO) run ./tools/screenshots -out docs/img
 
 package:
 	mkdir -p dist

@@ -83,5 +83,13 @@ locals {
     SPRESPONDER_RISK_API_RATE    = tostring(var.risk_api_rate)
     SPRESPONDER_RISK_API_BURST   = tostring(var.risk_api_burst)
     SPRESPONDER_CA_CACHE_MAX_AGE = var.ca_cache_max_age
+    # Action links from the card and the mail (act.tf): the signing keys are
+    # Key Vault references; the page needs the app's Entra ID sign-in
+    # (auth_settings_v2 in function.tf) to take a decision.
+    SPRESPONDER_ACT_URL          = var.act_url
+    SPRESPONDER_ACT_KEY          = local.keyvault_reference.act_key
+    SPRESPONDER_ACT_KEY_PREVIOUS = local.keyvault_reference.act_key_previous
+    SPRESPONDER_ACT_TTL          = var.act_ttl
+    SPRESPONDER_ACT_GROUP        = var.act_group
   }
 }

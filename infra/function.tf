@@ -72,6 +72,39 @@ resource "azurerm_function_app_flex_consumption" "main" {
 
   app_settings = local.app_settings
 
+  # Entra ID sign-in (App Service Authentication, "Easy Auth") for the act
+  # page (act.tf). Unauthenticated requests are let through
+  # (AllowAnonymous), because the other functions must keep working as they
+  # are: EntraLogs and Sweep are not HTTP, Replay and Health keep their
+  # function keys, and the platform's own /admin calls carry none of a
+  # person's sign-in. The act page itself sends a person without a sign-in
+  # to /.auth/login/aad and never takes a decision without one; the
+  # platform strips X-MS-CLIENT-PRINCIPAL* from outside requests and sets
+  # WEBSITE_AUTH_ENABLED, which is what the responder trusts.
+  dynamic "auth_settings_v2" {
+    for_each = var.act_auth_client_id == null ? [] : [var.act_auth_client_id]
+    content {
+      auth_enabled           = true
+      require_authentication = false
+      unauthenticated_action = "AllowAnonymous"
+      default_provider       = "azureactivedirectory"
+      require_https          = true
+
+      active_directory_v2 {
+        client_id            = auth_settings_v2.value
+        tenant_auth_endpoint = "https://login.microsoftonline.com/${local.tenant_ids[0]}/v2.0"
+        # No client secret: the sign-in asks for an ID token only, so no
+        # secret sits in the app's settings.
+        allowed_audiences = [auth_settings_v2.value]
+      }
+
+      login {
+        # The page reads who signed in, never the person's tokens.
+        token_store_enabled = false
+      }
+    }
+  }
+
   tags = local.tags
 
   lifecycle {
@@ -80,6 +113,11 @@ resource "azurerm_function_app_flex_consumption" "main" {
       # time instead of as an app that will not start.
       condition     = length(var.security_contacts) > 0 || (var.mail_from == "" && !local.webhook_secrets["teams-webhook"] && !local.webhook_secrets["teams-app-webhooks"])
       error_message = "security_contacts: required when notifications are on (mail_from, teams_webhook_url or teams_app_webhooks is set): it receives every incident, and those of apps without a reachable owner."
+    }
+    precondition {
+      # internal/config refuses SPRESPONDER_ACT_URL without a key at start-up.
+      condition     = var.act_url == "" || var.act_signing_key != null
+      error_message = "act_signing_key: required with act_url (the action links' signing key, openssl rand -base64 32)."
     }
   }
 }

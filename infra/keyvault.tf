@@ -105,6 +105,8 @@ locals {
     teams_app_webhooks = join("", [for s in azurerm_key_vault_secret.teams_app_webhooks : "@Microsoft.KeyVault(SecretUri=${s.versionless_id})"])
     pager_webhook      = join("", [for s in azurerm_key_vault_secret.pager_webhook : "@Microsoft.KeyVault(SecretUri=${s.versionless_id})"])
     teams_bearer_token = join("", [for s in azurerm_key_vault_secret.teams_bearer_token : "@Microsoft.KeyVault(SecretUri=${s.versionless_id})"])
+    act_key            = join("", [for s in azurerm_key_vault_secret.act_key : "@Microsoft.KeyVault(SecretUri=${s.versionless_id})"])
+    act_key_previous   = join("", [for s in azurerm_key_vault_secret.act_key_previous : "@Microsoft.KeyVault(SecretUri=${s.versionless_id})"])
   }
 
   # Secret-scoped role assignments for the identity that resolves the
@@ -114,5 +116,7 @@ locals {
     { for s in azurerm_key_vault_secret.teams_app_webhooks : "teams-app-webhooks" => s.resource_versionless_id },
     { for s in azurerm_key_vault_secret.pager_webhook : "pager-webhook" => s.resource_versionless_id },
     { for s in azurerm_key_vault_secret.teams_bearer_token : "teams-bearer-token" => s.resource_versionless_id },
+    { for s in azurerm_key_vault_secret.act_key : "act-key" => s.resource_versionless_id },
+    { for s in azurerm_key_vault_secret.act_key_previous : "act-key-previous" => s.resource_versionless_id },
   )
 }

@@ -605,3 +605,63 @@ variable "heartbeat_audit" {
     error_message = "heartbeat_audit must be a Go duration such as 0s."
   }
 }
+
+# --- action links (act.tf) ------------------------------------------------------
+
+variable "act_url" {
+  description = "SPRESPONDER_ACT_URL: the Function App's public base URL (https://<app>.azurewebsites.net) the action links point at. Empty: no action links."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.act_url == "" || can(regex("^https://[^/?#\\s]+$", var.act_url))
+    error_message = "act_url must be an https base URL without a path, or empty."
+  }
+}
+
+variable "act_signing_key" {
+  description = "SPRESPONDER_ACT_KEY: the action links' signing key, base64 of at least 32 bytes (openssl rand -base64 32), kept in Key Vault. Required with act_url. Raise webhook_secrets_version to write a new one."
+  type        = string
+  default     = null
+  sensitive   = true
+  validation {
+    condition     = var.act_signing_key == null || can(regex("^[A-Za-z0-9+/]{43,}=*$", var.act_signing_key))
+    error_message = "act_signing_key must be base64 of at least 32 bytes (value not shown: it is a secret)."
+  }
+}
+
+variable "act_signing_key_previous" {
+  description = "SPRESPONDER_ACT_KEY_PREVIOUS: the signing key before a rotation; links it signed work until they expire. Null: none."
+  type        = string
+  default     = null
+  sensitive   = true
+}
+
+variable "act_ttl" {
+  description = "SPRESPONDER_ACT_TTL: how long an action link works (5m to 7d)."
+  type        = string
+  default     = "24h"
+  validation {
+    condition     = can(regex("^[0-9]+(m|h|d)$", var.act_ttl))
+    error_message = "act_ttl must be a duration such as 24h or 7d."
+  }
+}
+
+variable "act_group" {
+  description = "SPRESPONDER_ACT_GROUP: object id of the security group whose members may decide from an action link for any app. Empty: the app's owners only."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.act_group == "" || can(regex("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", var.act_group))
+    error_message = "act_group must be a lowercase group object id (GUID), or empty."
+  }
+}
+
+variable "act_auth_client_id" {
+  description = "Client id of the Entra app registration the Function App's sign-in (App Service Authentication) uses for the act page; its redirect URI is <act_url>/.auth/login/aad/callback, ID tokens enabled. Null: sign-in off, and the act page only acknowledges."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.act_auth_client_id == null || can(regex("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", var.act_auth_client_id))
+    error_message = "act_auth_client_id must be a lowercase client id (GUID), or null."
+  }
+}

@@ -14,7 +14,7 @@
 # Environment (all optional):
 #   AZURITE_BLOB_PORT, AZURITE_QUEUE_PORT, AZURITE_TABLE_PORT   default 10000, 10001, 10002
 #   AZURITE_STATE_DIR     where the PID file, log and scratch folder go (default ./.azurite)
-#   AZURITE_WAIT_SECONDS  how long start waits for the ports (default 30)
+#   AZURITE_WAIT_SECONDS  how long start waits for the ports (default 90: a loaded 2-core machine starts node slowly)
 #   AZURITE_WATCH_PID     stop Azurite when this process exits (the Go tests set it,
 #                         so a test binary killed by -timeout leaves nothing running)
 set -euo pipefail
@@ -25,7 +25,7 @@ blob_port="${AZURITE_BLOB_PORT:-10000}"
 queue_port="${AZURITE_QUEUE_PORT:-10001}"
 table_port="${AZURITE_TABLE_PORT:-10002}"
 state_dir="${AZURITE_STATE_DIR:-$root/.azurite}"
-wait_seconds="${AZURITE_WAIT_SECONDS:-30}"
+wait_seconds="${AZURITE_WAIT_SECONDS:-90}"
 # One instance per blob port: a developer's instance and a test run's
 # instance on other ports do not share a PID file.
 pid_file="$state_dir/azurite-$blob_port.pid"

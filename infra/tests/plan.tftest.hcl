@@ -206,6 +206,43 @@ run "webhooks_become_key_vault_references" {
   }
 }
 
+run "act_links_key_vault_and_sign_in" {
+  command = apply
+
+  variables {
+    act_url            = "https://func-sprtest.azurewebsites.net"
+    act_signing_key    = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaA=="
+    act_group          = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+    act_auth_client_id = "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9"
+  }
+
+  assert {
+    condition     = length(azurerm_key_vault_secret.act_key) == 1 && startswith(azurerm_function_app_flex_consumption.main.app_settings["SPRESPONDER_ACT_KEY"], "@Microsoft.KeyVault(SecretUri=")
+    error_message = "the signing key must be a Key Vault reference, never the key"
+  }
+  assert {
+    condition     = azurerm_function_app_flex_consumption.main.app_settings["SPRESPONDER_ACT_KEY_PREVIOUS"] == "" && azurerm_function_app_flex_consumption.main.app_settings["SPRESPONDER_ACT_URL"] == "https://func-sprtest.azurewebsites.net"
+    error_message = "no previous key unless given; the URL passed through"
+  }
+  assert {
+    condition = (length(azurerm_function_app_flex_consumption.main.auth_settings_v2) == 1 &&
+      azurerm_function_app_flex_consumption.main.auth_settings_v2[0].auth_enabled &&
+      !azurerm_function_app_flex_consumption.main.auth_settings_v2[0].require_authentication &&
+    azurerm_function_app_flex_consumption.main.auth_settings_v2[0].unauthenticated_action == "AllowAnonymous")
+    error_message = "sign-in must be on without requiring it of every route (Replay and Health keep their function keys)"
+  }
+}
+
+run "act_url_needs_a_key" {
+  command = plan
+
+  variables {
+    act_url = "https://func-sprtest.azurewebsites.net"
+  }
+
+  expect_failures = [azurerm_function_app_flex_consumption.main]
+}
+
 run "notifications_need_a_security_contact" {
   command = plan
 

@@ -219,10 +219,15 @@ func serve(ctx context.Context, args []string, env Env) error {
 		// configured one, so without it there is nothing to reconcile as.
 		log.Warn("reconcile is off: SPRESPONDER_TENANTS is empty, and a reconcile signal takes the configured tenant")
 	}
+	actor, err := newActFunction(cfg, sys, log, env.Now)
+	if err != nil {
+		return err
+	}
 	srv := server.New(in, sys.responder, sw, log).
 		WithLimits(lim).
 		WithArrivals(hb).
 		WithReplayer(httpReplayer{cfg: cfg, nets: nets, log: log, now: env.Now, keeper: sys.ledger, sys: sys}).
+		WithActor(actor).
 		WithLostBatches(lostBatches{attempts: ledger.Attempts{L: sys.ledger, Now: env.Now}, pager: sys.pager, max: cfg.BatchAttempts, log: log, now: env.Now})
 	log.Info("spresponder serving", zap.String("addr", ln.Addr().String()), zap.String("version", Version),
 		zap.Bool("enforce", cfg.Enforce), zap.Bool("kill_switch", cfg.KillSwitch), zap.Strings("tenants", cfg.Tenants),

@@ -115,24 +115,9 @@ func (h httpReplayer) Replay(ctx context.Context, req server.ReplayRequest) (int
 // them, so they are not trusted and the caller is the function key holder
 // at a client address.
 func replayCaller(headers map[string][]string, easyAuth bool) string {
-	get := func(name string) string {
-		for k, v := range headers {
-			if strings.EqualFold(k, name) && len(v) > 0 {
-				return strings.TrimSpace(v[0])
-			}
-		}
-		return ""
-	}
-	addr := get("X-Forwarded-For")
-	if i := strings.IndexByte(addr, ','); i >= 0 {
-		addr = addr[:i]
-	}
-	addr = cmp.Or(strings.TrimSpace(addr), "an unknown address")
-	if easyAuth {
-		name, id := get("X-MS-CLIENT-PRINCIPAL-NAME"), get("X-MS-CLIENT-PRINCIPAL-ID")
-		if name != "" || id != "" {
-			return fmt.Sprintf("%s (principal %s, signed in) from %s", clipLabel(cmp.Or(name, "?")), clipLabel(cmp.Or(id, "?")), clipLabel(addr))
-		}
+	addr := clientAddress(headers)
+	if p, ok := signedIn(headers, easyAuth); ok {
+		return fmt.Sprintf("%s (principal %s, signed in) from %s", clipLabel(cmp.Or(p.name, "?")), clipLabel(cmp.Or(p.id, "?")), clipLabel(addr))
 	}
 	return "function key holder from " + clipLabel(addr)
 }

@@ -246,7 +246,7 @@ func TestSelfTestEndToEnd(t *testing.T) {
 	if n := strings.Count(serveLog.String(), `"msg":"startup check"`); n != 1 {
 		t.Errorf("startup check logged %d times:\n%s", n, serveLog.String())
 	}
-	if !strings.Contains(serveLog.String(), `"msg":"self-test event received"`) {
+	if !strings.Contains(serveLog.String(), `"msg":"self-test event received: recorded, never acted on"`) {
 		t.Errorf("serve did not log the self-test:\n%s", serveLog.String())
 	}
 }

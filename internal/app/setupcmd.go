@@ -78,7 +78,7 @@ func runSetup(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	needs := setup.Needs(rs, setup.Features{Mail: *mail || cfg.MailFrom != ""})
+	needs := setup.Needs(rs, setup.Features{Mail: *mail || cfg.MailFrom != "", Act: cfg.Act.URL != "", ActGroup: cfg.Act.Group != ""})
 	plan, err := setup.MakePlan(ctx, gr, setup.Options{Identity: *identity, Needs: needs, Policy: !*noPolicy, Enable: *enable, PolicyName: *policyName})
 	if err != nil {
 		return err
@@ -206,7 +206,7 @@ func newChecker(cfg config.Config, rs *rules.Set) (*setup.Checker, error) {
 		return nil, err
 	}
 	ck := &setup.Checker{
-		Needs:       setup.Needs(rs, setup.Features{Mail: cfg.MailFrom != ""}),
+		Needs:       setup.Needs(rs, setup.Features{Mail: cfg.MailFrom != "", Act: cfg.Act.URL != "", ActGroup: cfg.Act.Group != ""}),
 		Containment: setup.Acts(rs, rules.RemoveCredential) || setup.Acts(rs, rules.ConfirmCompromised),
 		CheckPolicy: setup.Acts(rs, rules.CheckPolicy),
 		ClientID:    cfg.ManagedIdentity,

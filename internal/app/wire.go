@@ -14,6 +14,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"go.uber.org/zap"
 
+	"github.com/spresponder/spresponder/internal/act"
 	"github.com/spresponder/spresponder/internal/breaker"
 	"github.com/spresponder/spresponder/internal/budget"
 	"github.com/spresponder/spresponder/internal/capolicy"
@@ -145,7 +146,11 @@ func build(ctx context.Context, cfg config.Config, log *zap.Logger, now func() t
 	var bstore breaker.Store = ledger.BreakerStore{L: led}
 	br := breaker.New(bstore, cfg.BreakerLimit, cfg.BreakerWindow, now)
 
-	n, pg, oncall, err := buildNotifier(cfg, rs, gr, store, log, now)
+	iss, err := newIssuer(cfg, now)
+	if err != nil {
+		return nil, err
+	}
+	n, pg, oncall, err := buildNotifier(cfg, rs, gr, store, iss, log, now)
 	if err != nil {
 		return nil, err
 	}
@@ -200,7 +205,9 @@ func build(ctx context.Context, cfg config.Config, log *zap.Logger, now func() t
 }
 
 // buildNotifier wires the channels that are configured; nil when none is.
-func buildNotifier(cfg config.Config, rs *rules.Set, gr *graph.Client, store ledger.Store, log *zap.Logger, now func() time.Time) (*notify.Notifier, *pager.Notifier, *notify.OnCall, error) {
+// With action links configured (iss not nil), every Teams target and mail
+// recipient gets its own signed links.
+func buildNotifier(cfg config.Config, rs *rules.Set, gr *graph.Client, store ledger.Store, iss *act.Issuer, log *zap.Logger, now func() time.Time) (*notify.Notifier, *pager.Notifier, *notify.OnCall, error) {
 	var chans []notify.Channel
 	if cfg.TeamsWebhook != "" || len(cfg.TeamsAppWebhooks) > 0 {
 		var cred azcore.TokenCredential
@@ -238,8 +245,12 @@ func buildNotifier(cfg config.Config, rs *rules.Set, gr *graph.Client, store led
 	if len(chans) == 0 {
 		return nil, nil, nil, nil
 	}
+	opts := []notify.Option{notify.WithClock(now)}
+	if iss != nil { // a nil *act.Issuer in the interface would not be nil
+		opts = append(opts, notify.WithActions(iss))
+	}
 	n, err := notify.New(notify.Config{Recipients: notify.RecipientConfig{Overrides: rs.NotifyOverrides(), Fallback: cfg.SecurityContacts}},
-		gr, chans, log, notify.WithClock(now))
+		gr, chans, log, opts...)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("notifications: %w", err)
 	}

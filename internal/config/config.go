@@ -33,6 +33,11 @@ var Settings = []Setting{
 	{"SPRESPONDER_REPLAY_EXECUTE", "false", "`true` lets the Replay HTTP function execute replays (`execute=true`) even while SPRESPONDER_MODE is dry-run. Off: an HTTP replay executes only when the service itself enforces; nothing a caller sends turns dry-run into enforce."},
 	{"SPRESPONDER_NOTIFY_DEADLINE", "5s", "How long an incident's run waits for Teams, email and the pager before it moves on; what is not delivered by then is sent by the Sweep timer."},
 	{"WEBSITE_AUTH_ENABLED", "(set by the platform)", "App Service Authentication is on: the Replay function then records the signed-in caller from the X-MS-CLIENT-PRINCIPAL headers; otherwise it records \"function key holder\" and the client address."},
+	{"SPRESPONDER_ACT_URL", "(empty)", "The Function App's public base URL (https://<app>.azurewebsites.net). Set: cards and mails carry action links to `<url>/api/act` (approve a held removal, false positive, rotated), and the act page answers. Empty: no links."},
+	{"SPRESPONDER_ACT_KEY", "(empty)", "The action links' signing key (HMAC-SHA256), base64 of at least 32 bytes (`openssl rand -base64 32`); the deployment fills it from Key Vault. A secret: never logged. Required with SPRESPONDER_ACT_URL."},
+	{"SPRESPONDER_ACT_KEY_PREVIOUS", "(empty)", "The signing key before a rotation: links it signed stay valid until they expire. A secret."},
+	{"SPRESPONDER_ACT_TTL", "24h", "How long an action link works (5m to 7d). Each decision link works once."},
+	{"SPRESPONDER_ACT_GROUP", "(empty)", "Object id of the security group whose members may decide from an action link for any app (checked transitively in Graph, permission GroupMember.Read.All); the app's owners may always decide for their app. Empty: owners only."},
 	{"SPRESPONDER_BATCH_ATTEMPTS", "6", "Invocations of one Event Hubs batch the host makes (1 + the EntraLogs retry policy's maxRetryCount). The responder counts them per partition and first sequence number in the ledger; at this count (or when the host's retry context says so) a batch that is still not durable pages on-call with the range to replay."},
 	{"SPRESPONDER_TENANTS", "(empty)", "Comma-separated tenant ids whose records are acted on; records of other tenants are quarantined. Required in enforce mode."},
 	{"SPRESPONDER_MAX_EVENT_BYTES", "2097152", "Largest event body processed; larger events are quarantined whole."},
@@ -129,6 +134,9 @@ type Config struct {
 	TeamsTokenAudience  string
 	ARMURL              string
 	StartupCheckTimeout time.Duration
+
+	// Act is the action links' configuration (act.go).
+	Act ActConfig
 }
 
 // Secrets lists the configured values that must never appear in a log
@@ -143,7 +151,7 @@ func (c Config) Secrets() []string {
 	for _, u := range c.TeamsAppWebhooks {
 		out = append(out, u)
 	}
-	return out
+	return append(out, c.Act.Secrets()...)
 }
 
 // Getenv is the lookup Load reads through (os.LookupEnv in production).
@@ -347,6 +355,8 @@ func Load(get Getenv, environ Environ) (Config, error) {
 			errs = append(errs, fmt.Errorf("%s=%q: want 0s (off) or at least 10m (the Sweep runs every 2 minutes and batches can be minutes apart)", name, val(name)))
 		}
 	}
+	act, actErrs := loadAct(val)
+	c.Act, errs = act, append(errs, actErrs...)
 	c.MailFrom = val("SPRESPONDER_MAIL_FROM")
 	for _, a := range strings.Split(val("SPRESPONDER_SECURITY_CONTACT"), ",") {
 		if a = strings.TrimSpace(a); a != "" {

@@ -218,6 +218,7 @@ func (t *Tenant) owners(c *call) reply {
 		case odataGroup:
 			if i := slices.IndexFunc(t.groups, func(g *Group) bool { return strings.EqualFold(g.ID, ref.ID) }); i >= 0 {
 				m = toMap(t.groups[i])
+				delete(m, "members") // seed-only: membership is not a property in Graph
 			}
 		}
 		if m != nil { // validated seeds always resolve

@@ -85,6 +85,9 @@ type Group struct {
 	ID          string  `json:"id"`
 	DisplayName string  `json:"displayName"`
 	Mail        *string `json:"mail"`
+	// Members are the ids of the group's direct members (users or
+	// groups): a seed-only field, never rendered (see members.go).
+	Members []string `json:"members,omitempty"`
 }
 
 // ServicePrincipalRiskDetection is an Identity Protection detection for a

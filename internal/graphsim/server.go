@@ -108,7 +108,7 @@ func buildRoutes() []route {
 		r("GET", "/"+locations+"/{id}", func(t *Tenant, c *call) reply {
 			return getOne(c, locations, t.locations, idIs(c, func(l NamedLocation) string { return l.ID }), locationProps)
 		}),
-	}, append(setupRoutes(r), reachRoutes(r)...)...)
+	}, append(append(setupRoutes(r), reachRoutes(r)...), memberRoutes(r)...)...)
 }
 
 // match finds the route for a method and path. A path that exists with

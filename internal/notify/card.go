@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/spresponder/spresponder/internal/incident"
 )
@@ -15,31 +16,45 @@ import (
 const CardVersion = "1.4"
 
 // MaxCardBytes bounds the whole Workflows payload. Teams refuses messages
-// above about 28 KB ("Request Entity Too Large"); the limit leaves room for
-// the envelope the flow adds.
-const MaxCardBytes = 27 * 1024
+// above about 28 KB ("Request Entity Too Large") and users report failures
+// from about 21 KB, with the envelope the flow adds: the card stays well
+// below, whatever the incident holds (the card is the compact form, and
+// its text is cut further when it must be; see RenderCardWith).
+const MaxCardBytes = 16 * 1024
 
-// cardLevels are the detail levels RenderCard tries, most detailed first,
-// until the payload fits. Lists are shortened with an "N more" line and long
-// strings cut with an ellipsis; the JSON is always built whole.
-var cardLevels = []limits{
-	{items: 10, text: textMax},
-	{items: 6, text: 200},
-	{items: 3, text: 160},
-	{items: 1, text: 120},
-	{items: 0, text: 80},
+// cardLevels are the text limits RenderCardWith tries, longest first,
+// until the payload fits. The card holds a fixed set of lines, so only
+// the length of incident-derived strings varies; they are cut with an
+// ellipsis and the JSON is always built whole.
+var cardLevels = []int{textMax, 160, 80, 40}
+
+// RenderCard is RenderCardWith without action links: the card says how to
+// read the full report with the CLI.
+func RenderCard(in *incident.Incident) ([]byte, error) {
+	return RenderCardWith(in, ActionLinks{})
 }
 
-// RenderCard returns the Workflows webhook payload for the incident: an
-// Adaptive Card in the message envelope that "When a Teams webhook request
-// is received" flows accept. It fails only when even the least detailed
-// card does not fit MaxCardBytes (which takes pathological input: every
-// list is cut to at most a few lines and every string to 80 characters).
-func RenderCard(in *incident.Incident) ([]byte, error) {
+// RenderCardWith returns the Workflows webhook payload for the incident:
+// an Adaptive Card in the message envelope that "When a Teams webhook
+// request is received" flows accept. The card is the compact form (Teams
+// collapses long cards, and people read the first screen): the headline,
+// the app, the credential, what was done, the Conditional Access verdict,
+// the reach in a line when it was assessed, the first next step, then the
+// links' buttons (Action.OpenUrl: a Workflows webhook cannot take
+// Action.Execute without a bot) and the full report, which is
+// links.Report or, when no report page is deployed, the on-call command.
+// The email and the report page carry the long form.
+//
+// It fails when the links fail checkLinks (the Notifier checks them first
+// and sends without buttons), or when even the shortest text does not fit
+// MaxCardBytes, which the bounds on links make impossible.
+func RenderCardWith(in *incident.Incident, links ActionLinks) ([]byte, error) {
+	if err := checkLinks(links); err != nil {
+		return nil, fmt.Errorf("render card for %s: action links: %w", in.ID, err)
+	}
 	var size int
-	for _, lv := range cardLevels {
-		r := buildReport(in, lv.text).limit(lv)
-		b, err := marshalCard(r)
+	for _, tmax := range cardLevels {
+		b, err := marshalCard(buildCard(buildReport(in, tmax), links))
 		if err != nil {
 			return nil, fmt.Errorf("render card for %s: %w", in.ID, err)
 		}
@@ -48,15 +63,15 @@ func RenderCard(in *incident.Incident) ([]byte, error) {
 		}
 		size = len(b)
 	}
-	return nil, fmt.Errorf("render card for %s: %d bytes at the least detail, over the %d-byte Teams limit", in.ID, size, MaxCardBytes)
+	return nil, fmt.Errorf("render card for %s: %d bytes at the shortest, over the %d-byte limit", in.ID, size, MaxCardBytes)
 }
 
-func marshalCard(r Report) ([]byte, error) {
+func marshalCard(card acCard) ([]byte, error) {
 	payload := cardPayload{
 		Type: "message",
 		Attachments: []cardAttachment{{
 			ContentType: "application/vnd.microsoft.card.adaptive",
-			Content:     buildCard(r),
+			Content:     card,
 		}},
 	}
 	var buf bytes.Buffer
@@ -121,15 +136,10 @@ type (
 		Separator bool   `json:"separator,omitempty"`
 		Items     []any  `json:"items"`
 	}
-	acColumnSet struct {
+	acActionSet struct {
 		Type    string     `json:"type"`
 		Spacing string     `json:"spacing,omitempty"`
-		Columns []acColumn `json:"columns"`
-	}
-	acColumn struct {
-		Type  string `json:"type"`
-		Width string `json:"width"`
-		Items []any  `json:"items"`
+		Actions []acAction `json:"actions"`
 	}
 	acAction struct {
 		Type  string `json:"type"`
@@ -142,28 +152,10 @@ func text(s string) acTextBlock {
 	return acTextBlock{Type: "TextBlock", Text: mdEscape(s), Wrap: true}
 }
 
-func line(s string) acTextBlock {
-	t := text("• " + s)
-	t.Spacing = "Small"
-	return t
-}
-
-func heading(s string) acTextBlock {
-	return acTextBlock{Type: "TextBlock", Text: mdEscape(s), Wrap: true, Size: "Medium", Weight: "Bolder", Spacing: "Large", Separator: true}
-}
-
 func subtle(s string) acTextBlock {
 	t := text(s)
 	t.IsSubtle, t.Size, t.Spacing = true, "Small", "Small"
 	return t
-}
-
-func facts(fs []Fact) acFactSet {
-	out := acFactSet{Type: "FactSet"}
-	for _, f := range fs {
-		out.Facts = append(out.Facts, acFact{Title: mdEscape(f.Title), Value: mdEscape(f.Value)})
-	}
-	return out
 }
 
 func toneColor(t Tone) string {
@@ -176,24 +168,20 @@ func toneColor(t Tone) string {
 	return "Attention"
 }
 
-func moreLine[T any](body []any, l List[T], id string) []any {
-	if m := l.MoreLine(id); m != "" {
-		body = append(body, subtle(m))
-	}
-	return body
-}
+// maxCardActions bounds the card's buttons: the decisions, the full report
+// and the portal link.
+const maxCardActions = 6
 
-func buildCard(r Report) acCard {
+func buildCard(r Report, links ActionLinks) acCard {
 	var body []any
 	status := text(r.Status)
 	status.Weight, status.Color = "Bolder", toneColor(r.Tone)
 	title := text(r.Title)
 	title.Size, title.Weight, title.Spacing = "Large", "Bolder", "Small"
-	sub := subtle(r.Subtitle)
-	header := []any{status, title, sub}
+	header := []any{status, title, subtle(r.Subtitle)}
 	if r.Notice != "" {
-		// In the header, above the fold: a reader who stops after one line
-		// must still read it.
+		// In the header: a reader who stops after one line must still
+		// read it.
 		n := text(r.Notice)
 		n.Weight, n.Color, n.Spacing = "Bolder", "Attention", "Medium"
 		if r.Tone == ToneGood {
@@ -203,143 +191,126 @@ func buildCard(r Report) acCard {
 	}
 	body = append(body, acContainer{Type: "Container", Style: string(r.Tone), Bleed: true, Items: header})
 	if r.Reach.Headline != "" {
-		// Right under the header: how much the leak matters.
+		// Right under the header, in a line: how much the leak matters.
 		h := text(r.Reach.Headline)
 		h.Weight, h.Color = "Bolder", toneColor(r.Reach.Tone)
 		body = append(body, h)
-		for _, l := range r.Reach.Lines {
-			body = append(body, line(l))
+		if len(r.Reach.Lines) > 0 {
+			l := r.Reach.Lines[0]
+			if n := r.Reach.Others; n > 0 {
+				l += " (" + strconv.Itoa(n) + " more in the full report)"
+			}
+			t := text(l)
+			t.Spacing = "Small"
+			body = append(body, t)
 		}
 	}
-	body = append(body, text(r.Lead))
-
-	body = append(body, heading("What happened"), facts(r.Detection))
-
-	body = append(body, heading(r.CredentialsHeading))
-	if len(r.Credentials.Items) == 0 {
-		body = append(body, text("The detection does not name a credential."))
-	}
-	for _, cv := range r.Credentials.Items {
-		h := text(cv.Heading)
-		h.Weight, h.Spacing = "Bolder", "Medium"
-		body = append(body, h, facts(cv.Facts))
-	}
-	body = moreLine(body, r.Credentials, r.IncidentID)
-
-	body = append(body, heading("Where it was used from"))
-	if r.SignIns.Len() == 0 {
-		body = append(body, text("The events the responder received carry no sign-in location. The app's sign-in logs have the full picture (see step "+strconv.Itoa(checkStep(r))+" below)."))
-	}
-	for _, s := range r.SignIns.Items {
-		body = append(body, line(s))
-	}
-	body = moreLine(body, r.SignIns, r.IncidentID)
-
-	body = append(body, heading("What the responder did"))
-	if r.Done.Len() == 0 {
-		body = append(body, text("Nothing yet."))
-	}
-	for _, s := range r.Done.Items {
-		body = append(body, line(s))
-	}
-	body = moreLine(body, r.Done, r.IncidentID)
-
-	body = append(body, heading("What it did not do, and why"))
-	for _, s := range r.NotDone.Items {
-		body = append(body, line(s))
-	}
-	body = moreLine(body, r.NotDone, r.IncidentID)
-
-	body = append(body, heading("Conditional Access"))
-	v := text(r.Verdict.Headline)
-	v.Weight, v.Color = "Bolder", toneColor(r.Verdict.Tone)
-	body = append(body, v)
-	if r.Verdict.Summary != "" {
-		body = append(body, text(r.Verdict.Summary))
-	}
-	for _, s := range r.Verdict.Policies.Items {
-		body = append(body, line(s))
-	}
-	body = moreLine(body, r.Verdict.Policies, r.IncidentID)
-	if r.Verdict.Proof.Len() > 0 {
-		p := text("Seen working: later sign-ins refused by Conditional Access")
-		p.Weight, p.Spacing = "Bolder", "Medium"
-		body = append(body, p)
-		for _, s := range r.Verdict.Proof.Items {
-			body = append(body, line(s))
-		}
-		body = moreLine(body, r.Verdict.Proof, r.IncidentID)
-	}
-
-	body = append(body, heading(r.NextStepsHeading))
-	for i, s := range r.NextSteps {
-		// A column for the number rather than a Markdown ordered list:
-		// hosts indent Markdown lists differently, and some let them
-		// overflow the card.
-		num := text(strconv.Itoa(i+1) + ".")
-		num.Weight = "Bolder"
-		body = append(body, acColumnSet{Type: "ColumnSet", Spacing: "Small", Columns: []acColumn{
-			{Type: "Column", Width: "auto", Items: []any{num}},
-			{Type: "Column", Width: "stretch", Items: []any{text(s)}},
-		}})
-	}
-
-	body = append(body, heading("Who was told"))
-	for _, s := range r.Told.Items {
-		body = append(body, line(s))
-	}
-	body = moreLine(body, r.Told, r.IncidentID)
-	if r.NotTold.Len() > 0 {
-		t := text("Could not be told:")
-		t.Weight, t.Spacing = "Bolder", "Medium"
-		body = append(body, t)
-		for _, s := range r.NotTold.Items {
-			body = append(body, line(s))
-		}
-		body = moreLine(body, r.NotTold, r.IncidentID)
-	}
-	if r.Orphaned {
-		t := text("This app has no owner who can receive mail: the security team was told instead.")
-		t.Color, t.Weight = "Attention", "Bolder"
-		body = append(body, t)
-	}
-
-	body = append(body, heading("For on-call"), facts(r.OnCall))
-	for _, c := range r.Commands {
-		label := subtle(c.Title + ":")
-		cmd := text(c.Value)
+	body = append(body, acFactSet{Type: "FactSet", Spacing: "Medium", Facts: cardFacts(r)})
+	if links.Report == "" {
+		// No report page deployed: on-call reads the whole story with
+		// the CLI (owners have it in their email).
+		body = append(body, subtle("Full report: no report page is deployed; on-call runs"))
+		cmd := text(ShowCommand(r.IncidentID))
 		cmd.FontType, cmd.Spacing = "Monospace", "None"
-		body = append(body, label, cmd)
-	}
-	if r.History.Len() > 0 {
-		h := text("History")
-		h.Weight, h.Spacing = "Bolder", "Medium"
-		body = append(body, h)
-		body = moreLine(body, r.History, r.IncidentID)
-		for _, s := range r.History.Items {
-			body = append(body, subtle(s))
-		}
+		body = append(body, cmd)
 	}
 
-	card := acCard{
+	// The buttons go in rows of two (ActionSets in the body) rather than
+	// the card's one row of actions, which a phone-width card cuts off
+	// past the second or third button: the decisions and the full report
+	// first, then the portal.
+	var acts []acAction
+	for _, b := range links.Buttons {
+		acts = append(acts, acAction{Type: "Action.OpenUrl", Title: cardLabel(b.Label), URL: b.URL})
+	}
+	if links.Report != "" {
+		acts = append(acts, acAction{Type: "Action.OpenUrl", Title: "Full report", URL: links.Report})
+	}
+	body = appendActionRows(body, acts, "Medium")
+	// Of the portal links only the first (the app's credentials, where
+	// an owner makes the new one): the rest are in the full report.
+	if len(r.Links) > 0 && len(acts) < maxCardActions {
+		l := r.Links[0]
+		body = appendActionRows(body, []acAction{{Type: "Action.OpenUrl", Title: l.Title, URL: l.URL}}, "Small")
+	}
+
+	return acCard{
 		Schema:  "http://adaptivecards.io/schemas/adaptive-card.json",
 		Type:    "AdaptiveCard",
 		Version: CardVersion,
 		MSTeams: acMSTeams{Width: "Full"},
 		Body:    body,
 	}
-	for _, l := range r.Links {
-		card.Actions = append(card.Actions, acAction{Type: "Action.OpenUrl", Title: l.Title, URL: l.URL})
-	}
-	return card
 }
 
-// checkStep is the number of the "check the app's recent activity" step.
-func checkStep(r Report) int {
-	for i, s := range r.NextSteps {
-		if len(s) > 5 && s[:5] == "Check" {
-			return i + 1
+// appendActionRows adds the actions in rows: two side by side when their
+// words fit a phone-width card together, else one.
+func appendActionRows(body []any, acts []acAction, spacing string) []any {
+	for i := 0; i < len(acts); {
+		n := 1
+		if i+1 < len(acts) && labelWidth(acts[i].Title)+labelWidth(acts[i+1].Title) <= cardPairMax {
+			n = 2
+		}
+		body = append(body, acActionSet{Type: "ActionSet", Spacing: spacing, Actions: acts[i : i+n]})
+		spacing = "Small"
+		i += n
+	}
+	return body
+}
+
+// cardFacts are the compact card's lines: the app, the credential, what
+// was done, the Conditional Access verdict and the first step.
+func cardFacts(r Report) []acFact {
+	fact := func(title, value string) acFact { return acFact{Title: mdEscape(title), Value: mdEscape(value)} }
+	fs := []acFact{fact("App", r.App+" · app ID "+r.AppID)}
+	credTitle := "Credential"
+	if !r.Verified {
+		credTitle = "Credential named"
+	}
+	switch n := r.Credentials.Len(); {
+	case n == 0:
+		fs = append(fs, fact(credTitle, "none named"))
+	default:
+		// The key id first: when the text must be cut to fit, it is what
+		// an owner needs to find the credential.
+		cv := r.Credentials.Items[0]
+		v := "key ID " + factValue(cv.Facts, "Key ID") + " · " + cv.Heading
+		if hint := factValue(cv.Facts, "Starts with"); hint != "" {
+			v += " · starts with " + strings.TrimSuffix(hint, " (the secret itself is never shown)")
+		}
+		if n > 1 {
+			v += fmt.Sprintf(" (and %d more in the full report)", n-1)
+		}
+		fs = append(fs, fact(credTitle, v))
+	}
+	fs = append(fs, fact("Done", r.Summary))
+	if l := factValue(r.Detection, "Licence"); l != "" {
+		fs = append(fs, fact("Licence", l))
+	}
+	fs = append(fs, fact("Conditional Access", r.Verdict.Headline))
+	if len(r.NextSteps) > 0 {
+		v := firstSentence(r.NextSteps[0])
+		if n := len(r.NextSteps); n > 1 {
+			v += fmt.Sprintf(" (step 1 of %d; all of them in the full report)", n)
+		}
+		fs = append(fs, fact("Next", v))
+	}
+	return fs
+}
+
+func factValue(fs []Fact, title string) string {
+	for _, f := range fs {
+		if f.Title == title {
+			return f.Value
 		}
 	}
-	return len(r.NextSteps)
+	return ""
+}
+
+// firstSentence is s up to its first full stop followed by a space.
+func firstSentence(s string) string {
+	if i := strings.Index(s, ". "); i > 0 {
+		return s[:i+1]
+	}
+	return s
 }

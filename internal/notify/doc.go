@@ -26,16 +26,27 @@
 //     with UnverifiedNotice and asks nobody to rotate or delete a key. The
 //     email and Teams channels hold that rule too, so stale recipients or
 //     the owners' per-app Teams channel cannot be reached by a forged event.
-//  2. Render (BuildReport, RenderCard, RenderEmail): one pure function of
-//     the incident builds a Report, the plain-language story (what was
-//     detected, which credential, where it was used from, what the
-//     responder did and did not do and why, the Conditional Access verdict,
-//     the owner's next steps, how on-call inspects or replays it). The Teams
-//     card and the email are two layouts of that one Report, so they never
-//     disagree. The card is trimmed (fewer lines, with an "N more" line) to
-//     stay under the Workflows size limit; it is never cut mid-structure.
+//  2. Render (BuildReport, RenderCardWith, RenderEmailWith,
+//     RenderReportPage): one pure function of the incident builds a Report,
+//     the plain-language story (what was detected, which credential, where
+//     it was used from, what the responder did and did not do and why, the
+//     Conditional Access verdict, the owner's next steps, how on-call
+//     inspects or replays it). The Teams card, the email and the report
+//     page are layouts of that one Report, so they never disagree. The card
+//     is the compact form (headline, app, credential, what was done, the
+//     verdict, the reach in a line, the first step, the buttons and the
+//     full report), under MaxCardBytes whatever the incident holds: its
+//     text is cut, never its structure or a link. The email and the page
+//     are the long form.
+//     Each reader's decisions (ActionLinks, from an Actions: the act side)
+//     are buttons on the card, in the email and on the page; they are
+//     checked first (https, bounded), since a message carries them as they
+//     are.
 //  3. Deliver (Notifier): each Channel (teams, email, pager subpackages)
-//     lists its targets for the incident; for every target not already
+//     lists its targets for the incident; with WithActions, a LinkedChannel
+//     (teams, email) gets each target's own links, or none when they cannot
+//     be had (logged, counted, recorded: the message still goes); for
+//     every target not already
 //     recorded as sent on the incident, the Notifier sends with retry and
 //     backoff, honouring Retry-After, within the notify deadline: the
 //     earlier of the caller's context deadline and Config.Deadline. Notify

@@ -34,15 +34,28 @@ type Email struct {
 	Text    string
 }
 
-// RenderEmail renders the email for one recipient (whose reason appears in
-// the footer, so each person knows why they got it). It is pure.
+// RenderEmail is RenderEmailWith without action links.
 func RenderEmail(in *incident.Incident, to incident.Recipient) (Email, error) {
+	return RenderEmailWith(in, to, ActionLinks{})
+}
+
+// RenderEmailWith renders the email for one recipient (whose reason
+// appears in the footer, so each person knows why they got it): the long
+// form of the report, with that recipient's action links as buttons under
+// the lead and as plain links in the text part. It is pure. It fails when
+// the links fail checkLinks (the Notifier checks them first).
+func RenderEmailWith(in *incident.Incident, to incident.Recipient, links ActionLinks) (Email, error) {
+	if err := checkLinks(links); err != nil {
+		return Email{}, fmt.Errorf("render email for %s: action links: %w", in.ID, err)
+	}
+	links = labelled(links)
 	r := buildReport(in, emailLimits.text).limit(emailLimits)
 	data := struct {
 		R        Report
+		Links    ActionLinks
 		Why      string
 		Contacts []string
-	}{R: r, Why: clean(to.Reason, 200), Contacts: securityContacts(in)}
+	}{R: r, Links: links, Why: clean(to.Reason, 200), Contacts: securityContacts(in)}
 	var html bytes.Buffer
 	if err := emailHTML.Execute(&html, data); err != nil {
 		return Email{}, fmt.Errorf("render email for %s: %w", in.ID, err)
@@ -50,7 +63,7 @@ func RenderEmail(in *incident.Incident, to incident.Recipient) (Email, error) {
 	return Email{
 		Subject: r.Subject,
 		HTML:    html.String(),
-		Text:    renderText(r, data.Why, data.Contacts),
+		Text:    renderText(r, links, data.Why, data.Contacts),
 	}, nil
 }
 
@@ -81,7 +94,7 @@ const textWidth = 76
 
 // renderText lays the report out as plain text, section by section, in the
 // same order as the HTML.
-func renderText(r Report, why string, contacts []string) string {
+func renderText(r Report, links ActionLinks, why string, contacts []string) string {
 	var b strings.Builder
 	para := func(s, indent string) { b.WriteString(wrap(s, indent, indent, textWidth)) }
 	bullet := func(s string) { b.WriteString(wrap(s, "  - ", "    ", textWidth)) }
@@ -120,6 +133,17 @@ func renderText(r Report, why string, contacts []string) string {
 	}
 	b.WriteString("\n")
 	para(r.Lead, "")
+	if len(links.Buttons) > 0 || links.Report != "" {
+		// Plain links: a person follows one to a confirmation page, and
+		// nothing is done until they confirm there.
+		b.WriteString("\n")
+		for _, l := range links.Buttons {
+			b.WriteString(l.Label + ":\n  " + l.URL + "\n")
+		}
+		if links.Report != "" {
+			b.WriteString("Full report:\n  " + links.Report + "\n")
+		}
+	}
 
 	section("What happened")
 	factList(r.Detection)

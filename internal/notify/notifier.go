@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/spresponder/spresponder/internal/incident"
+	"github.com/spresponder/spresponder/internal/redact"
 	"github.com/spresponder/spresponder/internal/retry"
 )
 
@@ -42,6 +44,10 @@ type Target struct {
 	// the dedup key with the channel name ("webhook:default",
 	// "alexw@contoso.com", "oncall:breakerTripped").
 	ID string
+	// Links are this target's action links, set by the Notifier for a
+	// LinkedChannel when it has Actions (empty otherwise, or when they
+	// could not be had). They are bound to this reader and never stored.
+	Links ActionLinks
 }
 
 // Delivery is what the channels deliver: the incident, read-only while the
@@ -95,6 +101,9 @@ type Notifier struct {
 	log      *zap.Logger
 	now      func() time.Time
 	sleep    func(context.Context, time.Duration) error
+	actions  Actions
+	// linkFailures counts targets sent without their action links.
+	linkFailures atomic.Int64
 }
 
 // Option customises a Notifier; tests use them to control time.
@@ -154,6 +163,8 @@ type result struct {
 	channel, target string
 	attempts        int
 	err             error
+	// linksErr says why the message went without its action links.
+	linksErr string
 }
 
 func (r result) key() string { return r.channel + "\x00" + r.target }
@@ -315,6 +326,9 @@ collect:
 		done = append(done, r)
 	}
 	for _, r := range done {
+		if r.linksErr != "" {
+			in.Record(now, string(incident.StepNotify), "sent without action links", r.channel+" "+r.target+": "+r.linksErr)
+		}
 		rec := incident.Notification{Channel: r.channel, Target: r.target, State: incident.Done, Attempts: r.attempts, At: now}
 		prev := in.Notification(r.channel, r.target)
 		if prev != nil {
@@ -396,46 +410,23 @@ func safeTargetID(id string) string {
 // deliver sends to one target with retries.
 func (n *Notifier) deliver(ctx context.Context, deadline time.Time, log *zap.Logger, d *Delivery, ch Channel, t Target) result {
 	tlog := log.With(zap.String("channel", ch.Name()), zap.String("target", t.ID))
+	var linksErr string
+	if lc, ok := ch.(LinkedChannel); ok && n.actions != nil {
+		// Once per delivery, not per attempt: each call may issue new
+		// single-use tokens.
+		links, err := n.linksFor(ctx, d.Incident, lc.ActionRecipient(t))
+		if err != nil {
+			n.linkFailures.Add(1)
+			linksErr = clean(redact.URLsIn(err.Error()), 300)
+			tlog.Warn("action links unavailable: sending without buttons", zap.String("reason", linksErr))
+		}
+		t.Links = links
+	}
 	attempts, err := n.retry(ctx, deadline, tlog, func(ctx context.Context) error { return ch.Send(ctx, d, t) })
 	if err == nil {
-		tlog.Info("sent", zap.Int("attempts", attempts))
+		tlog.Info("sent", zap.Int("attempts", attempts), zap.Int("action_links", len(t.Links.Buttons)))
 	}
-	return result{channel: ch.Name(), target: t.ID, attempts: attempts, err: err}
-}
-
-// lookupOwners reads both owner lists, each with retries, and returns by
-// the context's end even if the directory does not: what was not read by
-// then counts as unreadable (the security fallback is told).
-func (n *Notifier) lookupOwners(ctx context.Context, deadline time.Time, log *zap.Logger, app incident.App) OwnerLookup {
-	if n.owners == nil {
-		return OwnerLookup{}
-	}
-	out := make(chan OwnerLookup, 1)
-	go func() {
-		var l OwnerLookup
-		if app.AppID != "" {
-			_, l.ApplicationErr = n.retry(ctx, deadline, log.With(zap.String("lookup", "applicationOwners")), func(ctx context.Context) error {
-				var err error
-				l.Application, err = n.owners.ApplicationOwners(ctx, app.AppID)
-				return err
-			})
-		}
-		if app.ServicePrincipalID != "" {
-			_, l.ServicePrincipalErr = n.retry(ctx, deadline, log.With(zap.String("lookup", "servicePrincipalOwners")), func(ctx context.Context) error {
-				var err error
-				l.ServicePrincipal, err = n.owners.ServicePrincipalOwners(ctx, app.ServicePrincipalID)
-				return err
-			})
-		}
-		out <- l
-	}()
-	select {
-	case l := <-out:
-		return l
-	case <-ctx.Done():
-		err := fmt.Errorf("owners not read by the notify deadline: %w", ctx.Err())
-		return OwnerLookup{ApplicationErr: err, ServicePrincipalErr: err}
-	}
+	return result{channel: ch.Name(), target: t.ID, attempts: attempts, err: err, linksErr: linksErr}
 }
 
 // retry runs op until it succeeds, fails permanently, runs out of attempts,

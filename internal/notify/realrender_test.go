@@ -1,69 +1,53 @@
 package notify_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/spresponder/spresponder/internal/incident"
 	"github.com/spresponder/spresponder/internal/notify"
 	"github.com/spresponder/spresponder/internal/notify/notifytest"
+	"github.com/spresponder/spresponder/internal/rendercheck"
 )
 
-// TestRealRenderer renders the cards with the real Adaptive Cards library
-// and the emails in headless Chromium (tools/render), and fails on any parse
-// warning, validation error or render error. With -update it rewrites the
-// screenshots in docs/img. It is skipped, with the reason, where Chromium
-// or Node is not installed.
-func TestRealRenderer(t *testing.T) {
+// realRenderer finds Chromium and Node and installs the harness's
+// libraries, or skips the test with the reason.
+func realRenderer(t *testing.T) (chromium, node, tool string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("-short: real Adaptive Cards render check (Chromium, about 30s) skipped")
 	}
-	chromium, err := exec.LookPath("chromium")
+	chromium, node, err := rendercheck.Tools()
 	if err != nil {
-		if _, serr := os.Stat("/usr/bin/chromium"); serr != nil {
-			t.Skip("chromium not installed (apt-get install -y chromium): real Adaptive Cards render check skipped")
-		}
-		chromium = "/usr/bin/chromium"
+		t.Skip(err.Error() + ": real render check skipped")
 	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node not installed: real Adaptive Cards render check skipped")
-	}
-	tool, err := filepath.Abs(filepath.Join(repoRoot, "tools", "render"))
+	tool, err = filepath.Abs(filepath.Join(repoRoot, "tools", "render"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := rendercheck.Install(t.Context(), tool); err != nil {
+		t.Fatal(err)
+	}
+	return chromium, node, tool
+}
+
+// TestRealRenderer renders the cards with the real Adaptive Cards library
+// and the emails and report pages in headless Chromium (tools/render),
+// and fails on any parse warning, validation error, render error, or a
+// card or page wider than its window (desktop and phone widths). It is
+// skipped, with the reason, where Chromium or Node is not installed. The
+// screenshots in docs/img come from `make screenshots`.
+func TestRealRenderer(t *testing.T) {
+	chromium, node, tool := realRenderer(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 8*time.Minute)
 	defer cancel()
-	if _, err := os.Stat(filepath.Join(tool, "node_modules", "adaptivecards", "dist", "adaptivecards.min.js")); err != nil {
-		npm, err := exec.LookPath("npm")
-		if err != nil {
-			t.Fatalf("tools/render/node_modules is missing and npm is not installed")
-		}
-		cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund")
-		cmd.Dir = tool
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("npm ci in tools/render: %v\n%s", err, out)
-		}
-	}
-
 	dir := t.TempDir()
-	type item struct {
-		Name string `json:"name"`
-		Path string `json:"path"`
-		PNG  string `json:"png,omitempty"`
-	}
-	job := struct {
-		Chromium string `json:"chromium"`
-		Cards    []item `json:"cards"`
-		Emails   []item `json:"emails"`
-	}{Chromium: chromium}
+	job := rendercheck.Job{Chromium: chromium}
 	write := func(name string, b []byte) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, b, 0o644); err != nil {
@@ -71,96 +55,119 @@ func TestRealRenderer(t *testing.T) {
 		}
 		return p
 	}
+	links := exampleLinks("webhook:default")
+	// Each Chromium run takes seconds: every incident's card is checked
+	// at the card's usual width, and the phone width (390) where layout
+	// could break; emails and pages where they differ.
 	for _, c := range []struct {
-		name string
-		in   *incident.Incident
-		shot bool
+		name  string
+		in    *incident.Incident
+		links notify.ActionLinks
+		cards []int // widths; 0 is the harness's default
+		email bool
+		pages []int
 	}{
-		{"example", notifytest.ExampleIncident(), true},
-		{"withheld", withheldIncident(), false},
-		{"unverified", unverifiedIncident(), false},
-		{"reach", reachIncident(), false},
-		{"huge", notifytest.HugeIncident(500), false},
-		{"hostile", hostileIncident(), false},
+		{"example", notifytest.ExampleIncident(), notify.ActionLinks{}, []int{0}, false, nil},
+		{"example-links", notifytest.ExampleIncident(), links, []int{0, 390}, true, []int{1280, 390}},
+		{"withheld", withheldIncident(), links, []int{0}, false, nil},
+		{"unverified", unverifiedIncident(), notify.ActionLinks{Buttons: links.Buttons[1:]}, []int{0}, true, []int{390}},
+		{"reach", reachIncident(), links, []int{0}, false, nil},
+		{"hostile", hostileIncident(), links, []int{390}, true, []int{390}},
+		{"huge", notifytest.HugeIncident(500), links, nil, true, []int{390}},
+		{"largest", largestIncident(), maxLinks(), []int{390}, false, nil},
 	} {
-		card, err := notify.RenderCard(c.in)
+		card, err := notify.RenderCardWith(c.in, c.links)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
-		it := item{Name: c.name, Path: write("card-"+c.name+".json", card)}
-		if c.shot {
-			it.PNG = filepath.Join(dir, "teams-card.png")
+		cardPath := write("card-"+c.name+".json", card)
+		for _, w := range c.cards {
+			job.Cards = append(job.Cards, rendercheck.Item{Name: c.name + at(w), Path: cardPath, Width: w})
 		}
-		job.Cards = append(job.Cards, it)
-		e, err := notify.RenderEmail(c.in, c.in.Recipients[0])
-		if err != nil {
-			t.Fatalf("%s: %v", c.name, err)
+		if c.email {
+			e, err := notify.RenderEmailWith(c.in, c.in.Recipients[0], c.links)
+			if err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			job.Emails = append(job.Emails, rendercheck.Item{Name: c.name, Path: write("email-"+c.name+".html", []byte(e.HTML))})
 		}
-		it = item{Name: c.name, Path: write("email-"+c.name+".html", []byte(e.HTML))}
-		if c.shot {
-			it.PNG = filepath.Join(dir, "email.png")
+		if len(c.pages) > 0 {
+			page, err := notify.RenderReportPage(c.in, c.links)
+			if err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			pagePath := write("page-"+c.name+".html", page)
+			for _, w := range c.pages {
+				job.Pages = append(job.Pages, rendercheck.Item{Name: c.name + at(w), Path: pagePath, Width: w})
+			}
 		}
-		job.Emails = append(job.Emails, it)
 	}
-	jb, _ := json.Marshal(job)
-	jobPath := write("job.json", jb)
-
-	cmd := exec.CommandContext(ctx, node, filepath.Join(tool, "render.mjs"), jobPath)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	runErr := cmd.Run()
-	var res struct {
-		Cards []struct {
-			Name     string         `json:"name"`
-			Warnings []string       `json:"warnings"`
-			Errors   []string       `json:"errors"`
-			Height   int            `json:"height"`
-			Elements map[string]int `json:"elements"`
-		} `json:"cards"`
-		Emails []struct {
-			Name   string   `json:"name"`
-			Errors []string `json:"errors"`
-			Height int      `json:"height"`
-		} `json:"emails"`
-	}
-	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
-		t.Fatalf("render harness: %v (exit: %v)\nstdout:\n%s\nstderr:\n%s", err, runErr, stdout.String(), stderr.String())
-	}
-	if len(res.Cards) != len(job.Cards) || len(res.Emails) != len(job.Emails) {
-		t.Fatalf("render harness checked %d cards and %d emails, want %d and %d", len(res.Cards), len(res.Emails), len(job.Cards), len(job.Emails))
-	}
-	for _, c := range res.Cards {
-		for _, w := range c.Warnings {
-			t.Errorf("card %s: Adaptive Cards parse warning: %s", c.Name, w)
-		}
-		for _, e := range c.Errors {
-			t.Errorf("card %s: %s", c.Name, e)
-		}
-		t.Logf("card %s: rendered %v, %d px high", c.Name, c.Elements, c.Height)
-	}
-	for _, e := range res.Emails {
-		for _, x := range e.Errors {
-			t.Errorf("email %s: %s", e.Name, x)
-		}
-		t.Logf("email %s: %d px high", e.Name, e.Height)
-	}
-	if runErr != nil && !t.Failed() {
-		t.Fatalf("render harness exited with %v\n%s", runErr, stderr.String())
-	}
-	if t.Failed() || !*update {
-		return
-	}
-	img := filepath.Join(repoRoot, "docs", "img")
-	if err := os.MkdirAll(img, 0o755); err != nil {
+	res, err := rendercheck.Run(ctx, node, tool, dir, job)
+	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"teams-card.png", "email.png"} {
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(img, name), b, 0o644); err != nil {
-			t.Fatal(err)
+	for _, f := range res.Findings() {
+		t.Error(f)
+	}
+	if res.Failed && len(res.Findings()) == 0 {
+		t.Error("the harness failed without saying why")
+	}
+	for _, c := range res.Cards {
+		t.Logf("card %s: rendered %v, %d px high at %d px", c.Name, c.Elements, c.Height, c.Width)
+	}
+	for _, e := range res.Emails {
+		t.Logf("email %s: %d px high", e.Name, e.Height)
+	}
+	for _, p := range res.Pages {
+		t.Logf("page %s: %d px high at %d px", p.Name, p.Height, p.Width)
+	}
+}
+
+func at(width int) string {
+	if width == 0 {
+		return ""
+	}
+	return "@" + strconv.Itoa(width)
+}
+
+// The real render check fails when rendering fails: a card with an element
+// the library does not know, Markdown that becomes a link, a button a
+// Workflows webhook cannot carry and buttons past a phone-width card's
+// edge, and a page with a script, an outside image, no viewport and a
+// table wider than a phone are each reported, and the harness exits with
+// findings. Without this, a harness that checks nothing would pass.
+func TestRealRendererFailsOnBrokenInput(t *testing.T) {
+	chromium, node, tool := realRenderer(t)
+	dir := t.TempDir()
+	card := `{"type":"message","attachments":[{"contentType":"application/vnd.microsoft.card.adaptive","contentUrl":null,"content":{` +
+		`"type":"AdaptiveCard","version":"1.4","body":[{"type":"TextBlock","text":"[click](https://evil.example)","wrap":true},` +
+		`{"type":"Nonsense","text":"x"},{"type":"ActionSet","actions":[{"type":"Action.OpenUrl","title":"Approve the removal of this key","url":"https://a.example/1"},` +
+		`{"type":"Action.OpenUrl","title":"Mark it a false positive","url":"https://a.example/2"}]}],` +
+		`"actions":[{"type":"Action.Execute","title":"Approve","verb":"approve"}]}}]}`
+	page := `<!DOCTYPE html><html><head><title>x</title></head><body><h1>Report</h1><script>1</script>` +
+		`<img src="https://evil.example/x.png"><table style="width:1200px"><tr><td>wide</td></tr></table>` + strings.Repeat("<p>line</p>", 40) + `</body></html>`
+	cp, pp := filepath.Join(dir, "card.json"), filepath.Join(dir, "page.html")
+	if err := os.WriteFile(cp, []byte(card), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pp, []byte(page), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := rendercheck.Run(t.Context(), node, tool, dir, rendercheck.Job{Chromium: chromium,
+		Cards: []rendercheck.Item{{Name: "broken", Path: cp, Width: 390}},
+		Pages: []rendercheck.Item{{Name: "broken", Path: pp, Width: 390}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Failed {
+		t.Error("the harness passed a broken card and page")
+	}
+	all := strings.Join(res.Findings(), "\n")
+	for _, w := range []string{"card broken: render: card text produced a link", "Nonsense", "Action.Execute cannot work from a Workflows webhook", "does not fit", "page broken: page: contains 1 script",
+		"page broken: page: loads an external resource", "page broken: page: no viewport", "readers would scroll sideways"} {
+		if !strings.Contains(all, w) {
+			t.Errorf("the harness did not report %q; it said:\n%s", w, all)
 		}
 	}
 }

@@ -8,6 +8,9 @@ import (
 	"net/mail"
 	"slices"
 	"strings"
+	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/spresponder/spresponder/internal/incident"
 )
@@ -291,4 +294,39 @@ func cutPrefixFold(s, prefix string) (string, bool) {
 		return "", false
 	}
 	return strings.TrimSpace(s[len(prefix):]), true
+}
+
+// lookupOwners reads both owner lists, each with retries, and returns by
+// the context's end even if the directory does not: what was not read by
+// then counts as unreadable (the security fallback is told).
+func (n *Notifier) lookupOwners(ctx context.Context, deadline time.Time, log *zap.Logger, app incident.App) OwnerLookup {
+	if n.owners == nil {
+		return OwnerLookup{}
+	}
+	out := make(chan OwnerLookup, 1)
+	go func() {
+		var l OwnerLookup
+		if app.AppID != "" {
+			_, l.ApplicationErr = n.retry(ctx, deadline, log.With(zap.String("lookup", "applicationOwners")), func(ctx context.Context) error {
+				var err error
+				l.Application, err = n.owners.ApplicationOwners(ctx, app.AppID)
+				return err
+			})
+		}
+		if app.ServicePrincipalID != "" {
+			_, l.ServicePrincipalErr = n.retry(ctx, deadline, log.With(zap.String("lookup", "servicePrincipalOwners")), func(ctx context.Context) error {
+				var err error
+				l.ServicePrincipal, err = n.owners.ServicePrincipalOwners(ctx, app.ServicePrincipalID)
+				return err
+			})
+		}
+		out <- l
+	}()
+	select {
+	case l := <-out:
+		return l
+	case <-ctx.Done():
+		err := fmt.Errorf("owners not read by the notify deadline: %w", ctx.Err())
+		return OwnerLookup{ApplicationErr: err, ServicePrincipalErr: err}
+	}
 }

@@ -24,6 +24,11 @@ type Report struct {
 	Subject  string
 	Title    string
 	Subtitle string
+	// App is the app's display name, AppID its application (client) id.
+	App, AppID string
+	// Summary is what the responder did, in a line or two (the card's
+	// "Done").
+	Summary string
 	// Notice, when set, is the first thing a reader must see, above the
 	// story: an unverified signal, a detection already closed.
 	Notice string
@@ -269,6 +274,8 @@ func buildReport(in *incident.Incident, tmax int) Report {
 		lead += " " + unlicensedSentence
 	}
 	r.Lead = lead
+	r.App, r.AppID = app, c(cmp.Or(in.App.AppID, sig.AppID, "unknown"))
+	r.Summary = doneSummary(in, o, mode, noun)
 	r.Reach = reachView(in, noun, c)
 
 	r.Detection = detectionFacts(in, sig, app, c)
@@ -405,3 +412,44 @@ const UnverifiedNotice = "Graph did not confirm this signal; nothing was changed
 
 // unlicensedSentence explains a tenant that cannot verify risk.
 const unlicensedSentence = "This tenant cannot verify risk: it has no Microsoft Entra Workload Identities Premium licence, so nothing was removed automatically."
+
+// doneSummary is what the responder did, for the card: the outcome of the
+// credential, any other write made, and what the tenant could not verify.
+func doneSummary(in *incident.Incident, o outcome, mode, noun string) string {
+	var s string
+	switch {
+	case in.Verification.Closed != "":
+		s = "Nothing: the detection is already closed in Graph."
+	case !in.Verification.Verified:
+		s = "Nothing was changed in the tenant, and the app's owners were not told."
+	case o.removed > 0 && o.open == 0 && o.lastRemoval.Finished.IsZero():
+		s = fmt.Sprintf("Nothing to remove: the %s is no longer in the directory.", noun)
+	case o.removed > 0 && o.open == 0:
+		s = fmt.Sprintf("Removed the %s at %s.", noun, fmtTime(o.lastRemoval.Finished))
+	case o.credentials == 0:
+		s = "No credential was named, so nothing was removed."
+	case in.NotifyOnly != "" || isWithheld(mode):
+		s = fmt.Sprintf("Not removed, %s: %s. It still works.", incident.ModeLabel(mode), withheldPhrase(mode, in.NotifyOnly))
+	case o.unknown > 0:
+		s = fmt.Sprintf("Removal sent but not confirmed; on-call is paged. Treat the %s as still working.", noun)
+	case o.failed > 0:
+		s = fmt.Sprintf("Removal failed; on-call is paged. The %s still works.", noun)
+	default:
+		s = fmt.Sprintf("Not removed yet. The %s still works.", noun)
+	}
+	for _, a := range in.Actions {
+		if a.DryRun || a.State != incident.Done {
+			continue
+		}
+		switch a.Kind {
+		case "confirmCompromised":
+			s += " Marked the service principal compromised (risk high)."
+		case "disableServicePrincipal":
+			s += " Disabled the service principal."
+		}
+	}
+	if in.Verification.Unlicensed {
+		s += " " + unlicensedSentence
+	}
+	return s
+}

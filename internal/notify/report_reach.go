@@ -17,6 +17,9 @@ type ReachView struct {
 	// Lines: the most severe items first ("This secret could ..."), then
 	// what could not be read ("reach unknown: permission X missing").
 	Lines []string
+	// Others counts what the first line leaves out: every other item and
+	// every failed read (the card shows the first line only).
+	Others int
 }
 
 // reachItemsShown bounds the reach lines in every layout: the card must
@@ -51,6 +54,7 @@ func reachView(in *incident.Incident, noun string, c func(string) string) ReachV
 		}
 		v.Lines = append(v.Lines, c(l))
 	}
+	v.Others = max(len(r.Items)+len(r.Unknown)-1, 0)
 	// Lead lists every failed read; there are a handful at most (one per
 	// read), but the card's budget does not rest on that.
 	if len(v.Lines) > reachLinesMax {

@@ -129,8 +129,8 @@ func recipientsTold(in *incident.Incident, c func(string) string) (told, notTold
 func portalLinks(in *incident.Incident) []Link {
 	var links []Link
 	if in.App.AppID != "" {
-		links = append(links, Link{"Open the app's credentials", "https://entra.microsoft.com/#view/Microsoft_AAD_RegisteredApps/ApplicationMenuBlade/~/Credentials/appId/" + url.PathEscape(strings.ToLower(in.App.AppID))})
+		links = append(links, Link{"App credentials (Entra)", "https://entra.microsoft.com/#view/Microsoft_AAD_RegisteredApps/ApplicationMenuBlade/~/Credentials/appId/" + url.PathEscape(strings.ToLower(in.App.AppID))})
 	}
-	links = append(links, Link{"Open risky workload identities", "https://entra.microsoft.com/#view/Microsoft_AAD_IAM/SecurityMenuBlade/~/RiskyServicePrincipals"})
+	links = append(links, Link{"Risky workload identities", "https://entra.microsoft.com/#view/Microsoft_AAD_IAM/SecurityMenuBlade/~/RiskyServicePrincipals"})
 	return links
 }

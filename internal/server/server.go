@@ -90,6 +90,7 @@ type Server struct {
 	resp     Responder
 	sweeper  Sweeper
 	replayer Replayer
+	actor    Actor
 	lost     LostBatches
 	arrivals Arrivals
 	log      *zap.Logger
@@ -143,11 +144,12 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /"+Health, s.health)
 	mux.HandleFunc("POST /"+Sweep, s.sweep)
 	mux.HandleFunc("POST /"+Replay, s.replay)
+	mux.HandleFunc("POST /"+Act, s.act)
 	return mux
 }
 
 // Routes lists the function names the server routes, for the contract test.
-func Routes() []string { return []string{EntraLogs, Health, Sweep, Replay} }
+func Routes() []string { return []string{EntraLogs, Health, Sweep, Replay, Act} }
 
 // WithReplayer enables the Replay HTTP function.
 func (s *Server) WithReplayer(r Replayer) *Server {

@@ -41,6 +41,8 @@ const (
 	MailSend               = "Mail.Send"
 	UserRead               = "User.Read.All"
 	OrganizationRead       = "Organization.Read.All"
+	// The act page (internal/act): who the approver is, and the group.
+	GroupMemberRead = "GroupMember.Read.All"
 	// The reach of a credential (internal/reach), read after containment.
 	RoleManagementRead = "RoleManagement.Read.Directory"
 	DirectoryRead      = "Directory.Read.All"
@@ -63,6 +65,7 @@ var KnownRoleIDs = map[string]string{
 	MailSend:               "b633e1c5-b582-4048-a93e-9f11b44c7e96",
 	UserRead:               "df021288-bdef-4463-88db-98f22de89214",
 	OrganizationRead:       "498476ce-e0fe-48b0-b801-37ba7e2685c6",
+	GroupMemberRead:        "98830695-27a2-44f7-8c18-0c3ebc9698f6",
 	DirectoryRead:          "7ab1d382-f21e-4acd-a863-ba3e13f7da61",
 	RoleManagementRead:     "483bed4a-2ad3-4361-a73b-c83ccdbdc53c",
 }
@@ -83,6 +86,7 @@ var satisfiedBy = map[string][]string{
 	MailSend:               {},
 	RoleManagementRead:     {"RoleManagement.Read.All", DirectoryRead, "RoleManagement.ReadWrite.Directory", "Directory.ReadWrite.All"},
 	DirectoryRead:          {"Directory.ReadWrite.All"},
+	GroupMemberRead:        {"Group.Read.All", "Group.ReadWrite.All", DirectoryRead, "Directory.ReadWrite.All"},
 }
 
 // Satisfies reports whether holding granted covers the need for want.
@@ -103,6 +107,9 @@ type Need struct {
 type Features struct {
 	// Mail: owner email through Graph sendMail (SPRESPONDER_MAIL_FROM).
 	Mail bool
+	// Act: action links and the act page (SPRESPONDER_ACT_URL); ActGroup:
+	// with a security group that may decide (SPRESPONDER_ACT_GROUP).
+	Act, ActGroup bool
 }
 
 // Needs derives the Graph application permissions the rule set needs, in
@@ -170,6 +177,12 @@ func Needs(rs *rules.Set, f Features) []Need {
 	if acts[rules.Notify] && f.Mail {
 		add(MailSend, "send the owner email as SPRESPONDER_MAIL_FROM (Graph sendMail)", string(rules.Notify)+" (email)")
 		add(UserRead, "read the owners' mail addresses", string(rules.Notify)+" (email)")
+	}
+	if f.Act {
+		add(UserRead, "read the signed-in approver's mail and UPN (a mailed action link is its addressee's only)", "act")
+		if f.ActGroup {
+			add(GroupMemberRead, "check the approver's membership of SPRESPONDER_ACT_GROUP (checkMemberGroups)", "act")
+		}
 	}
 	// Last, so that a read an earlier permission covers is shown covered
 	// by that one (Application.Read.All via Application.ReadWrite.All).

@@ -4,11 +4,14 @@
 // (testdata/demo/batch.ndjson: a leaked-credential detection among noise)
 // through `spresponder replay`, first as a plan and then with --execute,
 // and prints the incident timeline, what changed in the tenant, and who
-// was notified on which channel and why.
+// was notified on which channel and why. Then (act.go) a removal the
+// breaker held is approved by the app's owner from the mail's button,
+// through the act page that `spresponder serve` answers.
 package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -183,8 +186,14 @@ func demo(ctx context.Context, out io.Writer) error {
 	if err := json.Unmarshal([]byte(strings.SplitN(listed.String(), "\n", 2)[0]), &first); err != nil || first.ID == "" {
 		return fmt.Errorf("incidents list --format json: %v", err)
 	}
-	return spresponder("incidents", "show", first.ID)
+	if err := spresponder("incidents", "show", first.ID); err != nil {
+		return err
+	}
+	return actPart(ctx, out, hookURL)
 }
+
+// randReader is where the act part's signing key comes from.
+var randReader = rand.Reader
 
 func asSlice(v any) []any {
 	s, _ := v.([]any)

@@ -68,13 +68,18 @@ func allowed(in *incident.Incident, rc incident.Recipient) bool {
 	return rc.Address != "" && (rc.Source == notify.SourceFallback || !notify.SecurityOnly(in))
 }
 
-// Send implements notify.Channel: one sendMail to one recipient.
+// ActionRecipient implements notify.LinkedChannel: each mail's links are
+// bound to its one recipient, by lower-case address (the target id).
+func (n *Notifier) ActionRecipient(t notify.Target) string { return t.ID }
+
+// Send implements notify.Channel: one sendMail to one recipient, with that
+// recipient's action links.
 func (n *Notifier) Send(ctx context.Context, d *notify.Delivery, t notify.Target) error {
 	rc, ok := recipient(d.Incident, t.ID)
 	if !ok {
 		return notify.ErrNoTarget(t.ID)
 	}
-	e, err := notify.RenderEmail(d.Incident, rc)
+	e, err := notify.RenderEmailWith(d.Incident, rc, t.Links)
 	if err != nil {
 		return notify.Permanent(err)
 	}

@@ -33,7 +33,7 @@
 //	  "links": {
 //	    "show": "spresponder incidents show inc-3f2a…",
 //	    "replay": "spresponder replay --incident inc-3f2a…",
-//	    "portal": [{"title": "Open the app's credentials", "url": "https://entra.microsoft.com/…"}]
+//	    "portal": [{"title": "App credentials (Entra)", "url": "https://entra.microsoft.com/…"}]
 //	  },
 //	  "time": "2025-03-04T10:02:12Z"             // when the page was sent
 //	}

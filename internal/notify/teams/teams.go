@@ -130,7 +130,12 @@ func (n *Notifier) appURL(d *notify.Delivery) (string, bool) {
 	return u, true
 }
 
-// Send implements notify.Channel: one POST of the card.
+// ActionRecipient implements notify.LinkedChannel: a card's links are
+// bound to the channel it is posted to, named by its target id.
+func (n *Notifier) ActionRecipient(t notify.Target) string { return t.ID }
+
+// Send implements notify.Channel: one POST of the card, with the target's
+// action links as its buttons.
 func (n *Notifier) Send(ctx context.Context, d *notify.Delivery, t notify.Target) error {
 	wh := notify.Webhook{Name: t.ID, Headers: n.cfg.Headers}
 	switch t.ID {
@@ -142,7 +147,7 @@ func (n *Notifier) Send(ctx context.Context, d *notify.Delivery, t notify.Target
 	if wh.URL == "" {
 		return notify.ErrNoTarget(t.ID)
 	}
-	card, err := notify.RenderCard(d.Incident)
+	card, err := notify.RenderCardWith(d.Incident, t.Links)
 	if err != nil {
 		return notify.Permanent(err)
 	}
