@@ -8,6 +8,7 @@ import (
 
 	"github.com/spresponder/spresponder/internal/capolicy"
 	"github.com/spresponder/spresponder/internal/config"
+	"github.com/spresponder/spresponder/internal/graph"
 	"github.com/spresponder/spresponder/internal/intake"
 	"github.com/spresponder/spresponder/internal/reconcile"
 )
@@ -33,8 +34,9 @@ func newPipeline(ctx context.Context, cfg config.Config, log *zap.Logger, now fu
 	nets := sys.policies
 	go func() {
 		// In the background: serve has its port answering already, and
-		// the Sweep retries.
-		if err := nets.Refresh(ctx, sys.graph); err != nil {
+		// the Sweep retries. Work that can wait: an event that woke this
+		// instance has its reads first.
+		if err := nets.Refresh(graph.Background(ctx), sys.graph); err != nil {
 			log.Warn("allowed networks from Conditional Access not loaded yet (the timer retries)", zap.Error(err))
 		}
 	}()

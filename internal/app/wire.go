@@ -272,9 +272,15 @@ type sweeper struct {
 
 func (s sweeper) Sweep(ctx context.Context) (string, error) {
 	if s.nets != nil {
-		if err := s.nets.Refresh(ctx, s.sys.graph); err != nil {
+		// Work that can wait, for a while: when incidents keep the request
+		// budget busy longer, this Sweep leaves the cache as it is (verify
+		// reads it again once it is older than SPRESPONDER_CA_CACHE_MAX_AGE)
+		// and gets on with re-driving them.
+		rctx, cancel := context.WithTimeout(graph.Background(ctx), 10*time.Second)
+		if err := s.nets.Refresh(rctx, s.sys.graph); err != nil {
 			s.log.Warn("allowed networks not refreshed", zap.Error(err))
 		}
+		cancel()
 	}
 	var sums []string
 	var errs []error

@@ -20,6 +20,12 @@
 // requests after the pause go one at a time: a throttled tenant is not
 // hammered by the callers queued behind the one that saw it.
 //
+// Work that can wait (the Conditional Access cache's refresh, reconcile)
+// uses WaitIdle: it goes only when the budget is idle with its burst
+// whole, one request at a time, so it never queues ahead of an incident and
+// never takes more than one slot of the burst an incident arriving after it
+// would use.
+//
 // Across instances: a per-instance share, not the ledger. Rate is this
 // instance's share of the tenant's limit (SPRESPONDER_RISK_API_RATE; the
 // operator divides the tenant's one request per second by the instances
@@ -151,6 +157,26 @@ func (b *Budget) Wait(ctx context.Context) error {
 		}
 		b.mu.Unlock()
 		if err != nil || !again {
+			return err
+		}
+	}
+}
+
+// WaitIdle is Wait for work that can wait (the Conditional Access cache's
+// refresh on the timer and at start-up, reconcile's pages): it takes a slot
+// only when the budget is idle, no request queued and the burst whole, so
+// it never queues ahead of an incident. It ends only with ctx.
+func (b *Budget) WaitIdle(ctx context.Context) error {
+	for {
+		b.mu.Lock()
+		now := b.now()
+		idle := b.waiting == 0 && !b.tat.After(now) && !b.paused.After(now)
+		wait := max(b.tat.Sub(now), b.paused.Sub(now), b.interval/4)
+		b.mu.Unlock()
+		if idle {
+			return b.Wait(ctx)
+		}
+		if err := b.sleep(ctx, wait); err != nil {
 			return err
 		}
 	}

@@ -160,3 +160,27 @@ func TestCancelledWhileWaiting(t *testing.T) {
 		t.Fatalf("want context.Canceled, got %v", err)
 	}
 }
+
+// Work that can wait goes only when the budget is idle and whole, one
+// request at a time: it never queues ahead of an incident.
+func TestWaitIdleLeavesTheBurst(t *testing.T) {
+	c := newClock()
+	b := New(Config{Rate: 1, Burst: 2}, c.now, c.sleep)
+	t0 := c.now()
+	if err := b.Wait(context.Background()); err != nil { // an incident's read
+		t.Fatal(err)
+	}
+	if err := b.WaitIdle(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The budget was whole again only 1s later: the idle work waited for it.
+	if got := c.since(t0); got < time.Second {
+		t.Fatalf("idle work went after %v, before the budget was whole", got)
+	}
+	if err := b.WaitIdle(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.since(t0); got < 2*time.Second {
+		t.Fatalf("second idle request after %v: one at a time, each on a whole budget", got)
+	}
+}

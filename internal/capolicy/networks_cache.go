@@ -126,26 +126,14 @@ func (n *Networks) Invalidate() {
 // when the copy is older than maxAge, marked stale or never read (the
 // rules in the type's comment).
 func (n *Networks) Current(ctx context.Context, g Reader, maxAge time.Duration) (Snapshot, error) {
-	for {
-		n.mu.Lock()
-		age := n.now().Sub(n.read)
-		if !n.read.IsZero() && age <= maxAge && (n.readGen == n.gen || age < ChangeGrace) {
-			n.mu.Unlock()
-			return n.snapshot(), nil
-		}
-		if f := n.flight; f != nil {
-			n.mu.Unlock()
-			select {
-			case <-f.done:
-				if f.err != nil {
-					return Snapshot{}, f.err
-				}
-				return n.snapshot(), nil
-			case <-ctx.Done():
-				return Snapshot{}, ctx.Err()
-			}
-		}
-		f := &flight{done: make(chan struct{})}
+	if s, ok := n.Fresh(maxAge); ok {
+		return s, nil
+	}
+	n.mu.Lock()
+	f := n.flight
+	if f == nil {
+		// This reader refreshes; readers meanwhile wait for it.
+		f = &flight{done: make(chan struct{})}
 		n.flight = f
 		n.mu.Unlock()
 		f.err = n.Refresh(ctx, g)
@@ -153,11 +141,29 @@ func (n *Networks) Current(ctx context.Context, g Reader, maxAge time.Duration) 
 		n.flight = nil
 		n.mu.Unlock()
 		close(f.done)
-		if f.err != nil {
-			return Snapshot{}, f.err
+	} else {
+		n.mu.Unlock()
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return Snapshot{}, ctx.Err()
 		}
-		return n.snapshot(), nil
 	}
+	if f.err != nil {
+		return Snapshot{}, f.err
+	}
+	return n.snapshot(), nil
+}
+
+// Fresh returns the copy when Current would return it without a read.
+func (n *Networks) Fresh(maxAge time.Duration) (Snapshot, bool) {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	age := n.now().Sub(n.read)
+	if n.read.IsZero() || age > maxAge || (n.readGen != n.gen && age >= ChangeGrace) {
+		return Snapshot{}, false
+	}
+	return Snapshot{Policies: n.policies, Locations: n.locs, Read: n.read}, true
 }
 
 func (n *Networks) snapshot() Snapshot {

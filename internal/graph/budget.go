@@ -27,6 +27,24 @@ import (
 // file only, not data of the pipeline.
 type ticketKey struct{}
 
+// backgroundKey marks work that can wait (Background).
+type backgroundKey struct{}
+
+// Background marks ctx's identity protection and Conditional Access
+// requests as work that can wait: they take the budget only when it is idle
+// (budget.WaitIdle), never ahead of an incident's reads. The Sweep's cache
+// refresh and reconcile use it.
+func Background(ctx context.Context) context.Context {
+	return context.WithValue(ctx, backgroundKey{}, true)
+}
+
+func (c *Client) wait(ctx context.Context) error {
+	if bg, _ := ctx.Value(backgroundKey{}).(bool); bg {
+		return c.budget.WaitIdle(ctx)
+	}
+	return c.budget.Wait(ctx)
+}
+
 type ticket struct{ used atomic.Bool }
 
 // limited is call for the identity protection and Conditional Access APIs.
@@ -34,7 +52,7 @@ func (c *Client) limited(ctx context.Context, op string, fn func(context.Context
 	if c.budget == nil {
 		return c.call(ctx, op, fn)
 	}
-	if err := c.budget.Wait(ctx); err != nil {
+	if err := c.wait(ctx); err != nil {
 		return Classify(op, err)
 	}
 	return c.call(context.WithValue(ctx, ticketKey{}, &ticket{}), op, fn)
@@ -52,7 +70,11 @@ func (t budgetTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	tk, _ := req.Context().Value(ticketKey{}).(*ticket)
 	if tk == nil || !tk.used.CompareAndSwap(false, true) {
-		if err := t.budget.Wait(req.Context()); err != nil {
+		wait := t.budget.Wait
+		if bg, _ := req.Context().Value(backgroundKey{}).(bool); bg {
+			wait = t.budget.WaitIdle
+		}
+		if err := wait(req.Context()); err != nil {
 			return nil, err
 		}
 	}

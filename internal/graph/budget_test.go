@@ -134,3 +134,31 @@ func TestBudgetRefusalIsRetryableWithTheWait(t *testing.T) {
 		t.Fatalf("%d requests reached the tenant, want 1 (the refused one is never sent)", n)
 	}
 }
+
+// Work marked Background (the cache's refresh) waits while an incident's
+// read is queued: the incident's read reaches the tenant first, though it
+// asked later.
+func TestBackgroundYieldsToIncidents(t *testing.T) {
+	b := budget.New(budget.Config{Rate: 2, Burst: 1}, nil, nil)
+	sim, c := limitedWorld(t, b)
+	ctx := context.Background()
+	if _, err := c.RiskyServicePrincipal(ctx, budgetSP); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var bgErr, fgErr error
+	wg.Go(func() { _, bgErr = c.ConditionalAccessPolicies(graph.Background(ctx)) })
+	time.Sleep(50 * time.Millisecond)
+	wg.Go(func() { _, fgErr = c.Detection(ctx, budgetDet) })
+	wg.Wait()
+	if err := errors.Join(bgErr, fgErr); err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, q := range sim.Requests() {
+		order = append(order, q.Route)
+	}
+	if len(order) != 3 || order[1] != "GET /identityProtection/servicePrincipalRiskDetections/{id}" {
+		t.Fatalf("requests in order %v: the incident's detection read must go before the background policies read", order)
+	}
+}

@@ -20,14 +20,6 @@ func (x *pass) confirm(ctx context.Context) error {
 		x.skip(incident.StepConfirm, "no service principal to evaluate")
 		return nil
 	}
-	if x.policyLoad != nil {
-		select {
-		case <-x.policyLoad:
-		case <-ctx.Done():
-			return fmt.Errorf("read Conditional Access policies: %w", ctx.Err())
-		}
-		x.policyLoad = nil
-	}
 	if x.policies == nil && x.polErr == nil || directory.Retryable(x.polErr) {
 		// A resumed run, or a read that failed: from the cache again.
 		x.loadPolicies(ctx)
@@ -108,15 +100,4 @@ func (x *pass) notifyOwners(ctx context.Context) error {
 	}
 	x.record(incident.StepNotify, "notified", fmt.Sprintf("%s: %d recipient(s), %d deliveries", audience, len(x.in.Recipients), len(x.in.Notified)))
 	return nil
-}
-
-// needsLocations says whether any policy has a location condition, so the
-// named locations are read only when a verdict depends on them.
-func needsLocations(ps []capolicy.Policy) bool {
-	for _, p := range ps {
-		if l := p.Conditions.Locations; l != nil && (len(l.IncludeLocations) > 0 || len(l.ExcludeLocations) > 0) {
-			return true
-		}
-	}
-	return false
 }

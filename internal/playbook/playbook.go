@@ -30,7 +30,14 @@
 // Speed: the reads verify needs go out in parallel, so the critical path to
 // a secret's removal is one round trip to verify and one to remove it (plus
 // the ledger's lease); a certificate adds a fresh read under the lease, and
-// every credential write a read-back before it is marked done.
+// every credential write a read-back before it is marked done. Two of
+// verify's reads (the detection, the risky service principal) count against
+// the tenant's identity protection budget (internal/budget, held by the
+// Graph client); the Conditional Access policies and named locations come
+// from a cache (PolicyCache); a copy that needs reading is read by confirm,
+// after containment. A read the budget
+// cannot send before the run's deadline fails as transient: the incident
+// parks and the Sweep re-drives it.
 package playbook
 
 import (
@@ -187,7 +194,11 @@ type Config struct {
 // locations between incidents, so an incident costs no request to those
 // rate-limited APIs; *capolicy.Networks implements it.
 type PolicyCache interface {
+	// Current returns the copy, reading it again first when it is older
+	// than maxAge or stale.
 	Current(ctx context.Context, g capolicy.Reader, maxAge time.Duration) (capolicy.Snapshot, error)
+	// Fresh returns the copy only when no read is needed.
+	Fresh(maxAge time.Duration) (capolicy.Snapshot, bool)
 }
 
 // Responder runs the playbook.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spresponder/spresponder/internal/breaker"
 	"github.com/spresponder/spresponder/internal/budget"
+	"github.com/spresponder/spresponder/internal/capolicy"
 	"github.com/spresponder/spresponder/internal/detect"
 	"github.com/spresponder/spresponder/internal/graph"
 	"github.com/spresponder/spresponder/internal/graphsim"
@@ -105,6 +106,11 @@ type harness struct {
 	// budget is the process's identity protection budget, kept across
 	// restarts (build) like the tenant's limit it paces against.
 	budget *budget.Budget
+	// policies is a Conditional Access cache a test can warm first, as
+	// serve does at start-up (reachResponder uses it); cli is the last
+	// Graph client built.
+	policies *capolicy.Networks
+	cli      *graph.Client
 }
 
 func newHarness(t *testing.T, mod ...func(*harness)) *harness {
@@ -113,7 +119,7 @@ func newHarness(t *testing.T, mod ...func(*harness)) *harness {
 		// One less than the simulated tenant's burst: a budget exactly at
 		// the tenant's limit meets a 429 whenever the network delays one
 		// request more than the next.
-		budget: budget.New(budget.Config{Burst: graphsim.DefaultThrottleBurst - 1}, nil, nil)}
+		budget: budget.New(budget.Config{Burst: graphsim.DefaultThrottleBurst - 1}, nil, nil), policies: &capolicy.Networks{}}
 	for _, m := range mod {
 		m(h)
 	}
@@ -156,6 +162,7 @@ func (h *harness) build() {
 	h.store = ledger.Store{L: led}
 	br := breaker.New(breaker.NewMemory(), h.limit, time.Hour, time.Now)
 	h.r = playbook.New(cli, h.store, h.rules, br, h.notifier, h.pages, h.cfg, h.log, time.Now, playbook.WithGuards(h.store))
+	h.cli = cli
 }
 
 func leak(app, sp, detection string, keys ...string) detect.Signal {

@@ -37,10 +37,7 @@ type pass struct {
 	locations []capolicy.NamedLocation
 	// policiesRead is when the cache read the policies and locations.
 	policiesRead time.Time
-	// policyLoad is closed when verify's read of the cache is over (nil:
-	// none started).
-	policyLoad chan struct{}
-	pages      []string
+	pages        []string
 
 	// final, when set, is the state the run ends in instead of done: a
 	// signal Graph did not verify waits for a person (needsHuman), a write

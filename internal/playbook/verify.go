@@ -125,17 +125,13 @@ func (x *pass) read(ctx context.Context, s detect.Signal) reads {
 	}
 	wg.Go(func() { rd.app, rd.appErr = d.Application(ctx, s.AppID) })
 	wg.Go(func() { rd.sp, rd.spErr = d.ServicePrincipal(ctx, s.AppID) })
-	if x.plan.CheckPolicy && x.policyLoad == nil {
-		// From the cache (no request while it is fresh: these APIs allow
-		// about one request per second per tenant, shared with the risk
-		// reads above). Started now, awaited only by confirm: a cold cache
-		// waiting its turn in the budget never delays containment.
-		done := make(chan struct{})
-		x.policyLoad = done
-		go func() {
-			defer close(done)
-			x.loadPolicies(ctx)
-		}()
+	if x.plan.CheckPolicy && x.policies == nil && x.polErr == nil {
+		// A fresh copy from the cache costs nothing; a stale or missing one
+		// is read by confirm, after containment: these APIs allow about one
+		// request per second per tenant, and the risk reads above come first.
+		if snap, ok := x.r.policies.Fresh(x.r.cfg.PolicyMaxAge); ok {
+			x.policies, x.locations, x.policiesRead = snap.Policies, snap.Locations, snap.Read
+		}
 	}
 	wg.Wait()
 	return rd
