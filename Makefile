@@ -25,7 +25,9 @@ FUZZ_TARGETS := \
 	./internal/capolicy:FuzzDecodePolicies \
 	./internal/rules:FuzzParse \
 	./internal/logtable:FuzzRecord \
-	./internal/replay:FuzzRead
+	./internal/replay:FuzzRead \
+	./internal/usage:FuzzWalk \
+	./internal/usage:FuzzRows
 
 .PHONY: all build test vet unit fuzz fuzz-short bench demo package lint infra-check clean
 

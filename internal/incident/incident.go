@@ -297,7 +297,10 @@ type Incident struct {
 	NotifyOnly   string          `json:"notifyOnly,omitempty"` // why containment was withheld: protected, breaker, kill switch, dry-run, rule
 	// Reach is what the leaked credential could do (internal/reach),
 	// assessed after containment; nil until then.
-	Reach    *Reach `json:"reach,omitempty"`
+	Reach *Reach `json:"reach,omitempty"`
+	// Use is what the credential was used for (internal/usage): sign-ins
+	// with its keys since the detection; nil until read.
+	Use      *Use   `json:"use,omitempty"`
 	Operator string `json:"operator,omitempty"`
 	// Owner and LeaseUntil say which responder instance is working on the
 	// incident. Only the holder of an unexpired lease runs its stages, so

@@ -181,7 +181,9 @@ function main() {
     const st = sender.ehfake;
     while (st.next < st.events.length && sender.sendable()) {
       const e = st.events[st.next++];
-      sender.send({
+      // Event Hubs sends events settled: a receiver never settles them,
+      // and an unsettled transfer would hold the client's credit.
+      const d = sender.send({
         body: rhea.message.data_section(e.body),
         message_annotations: {
           'x-opt-sequence-number': types.wrap_long(e.seq),
@@ -189,6 +191,7 @@ function main() {
           'x-opt-enqueued-time': types.wrap_timestamp(e.time),
         },
       });
+      d.settled = true;
     }
   };
 
@@ -229,6 +232,17 @@ function main() {
 
   container.on('sendable', (ctx) => {
     if (ctx.sender.ehfake) pump(ctx.sender);
+  });
+
+  // A receive call that times out drains the link's credit (go-amqp sets
+  // drain on its flow): send what there is, then give the rest of the
+  // credit back, or the client waits for the drain for ever and a
+  // partition read stalls after its first prefetch (300 events).
+  container.on('sender_draining', (ctx) => {
+    if (!ctx.sender.ehfake) return;
+    debug('draining', ctx.sender.credit, ctx.sender.ehfake.next);
+    pump(ctx.sender);
+    if (ctx.sender.credit > 0) ctx.sender.set_drained(true);
   });
 
   container.on('receiver_open', (ctx) => {
