@@ -29,8 +29,8 @@ func (s SignIn) Record() map[string]any {
 		"tenantId": s.Tenant, "resultType": fmt.Sprint(s.ErrorCode), "callerIpAddress": s.IP, "Level": 4, "location": s.Country,
 		"properties": map[string]any{
 			"id": s.ID, "createdDateTime": s.Time.UTC().Format(time.RFC3339Nano), "appId": s.AppID, "ipAddress": s.IP,
-			"status":   map[string]any{"errorCode": s.ErrorCode, "failureReason": s.FailureReason},
-			"location": map[string]any{"city": s.City, "countryOrRegion": s.Country},
+			"status":                  map[string]any{"errorCode": s.ErrorCode, "failureReason": s.FailureReason},
+			"location":                map[string]any{"city": s.City, "countryOrRegion": s.Country},
 			"conditionalAccessStatus": s.CAStatus, "appliedConditionalAccessPolicies": []any{},
 			"riskDetail": "none", "riskLevelAggregated": "none", "riskLevelDuringSignIn": "none", "riskState": "none",
 			"resourceDisplayName": s.Resource, "resourceId": s.ResourceID, "servicePrincipalName": s.Name,
