@@ -40,6 +40,10 @@ const (
 	// that was never given the new one. An operational problem, not an
 	// attack: the default rules open no incident for it.
 	ExpiredSecretSignIns Kind = "expiredSecretSignIns"
+	// KeySignIn: a sign-in, of any outcome, with a key an incident names
+	// (Options.WatchedKey): the use of a leaked credential, attached to
+	// its incident. A success after the key's removal pages on-call.
+	KeySignIn Kind = "keySignIn"
 	// CredentialChange: an AuditLogs credential-management activity on an
 	// application or service principal (the responder's own removals show up
 	// here too, which later confirms them). It has fields of its own:
@@ -96,6 +100,10 @@ type Signal struct {
 	Location           string    `json:"location,omitempty"`
 	ErrorCode          int       `json:"errorCode,omitempty"`
 	PolicyIDs          []string  `json:"policyIds,omitempty"`
+	// Resource and CAStatus: a sign-in's resource (display name) and
+	// Conditional Access status (KeySignIn signals).
+	Resource string `json:"resource,omitempty"`
+	CAStatus string `json:"caStatus,omitempty"`
 	Count              int       `json:"count,omitempty"` // records folded into this signal
 	Activity           string    `json:"activity,omitempty"`
 	Time               time.Time `json:"time"`                  // the record's own time

@@ -190,6 +190,10 @@ type Responder struct {
 	// (reach.go); nil: not assessed.
 	reach         Reacher
 	reachDeadline time.Duration
+	// use reads the sign-ins with the credential, after containment
+	// (use.go); nil: not read.
+	use         UseReader
+	useDeadline time.Duration
 }
 
 // New builds a responder. notify and pager may be nil (then the notify

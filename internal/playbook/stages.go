@@ -67,6 +67,9 @@ func (x *pass) copyTo(cur *incident.Incident) {
 	if x.in.Reach != nil {
 		cur.Reach = x.in.Reach
 	}
+	if x.in.Use != nil {
+		cur.Use = mergeUse(x.in.Use, cur.Use)
+	}
 	if x.in.Verdict != nil {
 		v := *x.in.Verdict
 		if cur.Verdict != nil {
@@ -142,8 +145,10 @@ func (x *pass) stages(ctx context.Context) error {
 		}
 		if st.name == incident.StepNotify {
 			// Off the containment path: contain is behind us, and the
-			// notice leads with what the credential could do.
+			// notice leads with what the credential could do and what
+			// it was used for.
 			x.assessReach(ctx)
+			x.gatherUse(ctx)
 		}
 		step.Attempts++
 		if step.Started.IsZero() {

@@ -282,3 +282,8 @@ func (g *Gatherer) unknown(ctx context.Context, source string, err error) string
 	}
 	return fmt.Sprintf("use unknown: %s not read (%s)", source, shortReason(err))
 }
+
+// Use reads the use of an incident's credential (playbook.UseReader).
+func (g *Gatherer) Use(ctx context.Context, in *incident.Incident) incident.Use {
+	return g.Gather(ctx, QueryOf(in, g.now()))
+}
