@@ -139,4 +139,3 @@ func TestSuccessBeforeRemovalDoesNotPage(t *testing.T) {
 		t.Fatalf("dry run: use %+v pages %q", got.Use, h.pages.reasons)
 	}
 }
-
