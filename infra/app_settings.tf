@@ -78,5 +78,14 @@ locals {
     SPRESPONDER_HEARTBEAT_SIGNINS  = var.heartbeat_signins
     SPRESPONDER_HEARTBEAT_RISK     = var.heartbeat_risk
     SPRESPONDER_HEARTBEAT_AUDIT    = var.heartbeat_audit
+    # The use of a leaked credential (infra/usage.tf): the hub's retained
+    # events through a consumer group of its own, and a Log Analytics
+    # workspace that receives the sign-in logs, when one is named.
+    SPRESPONDER_USAGE_CONSUMER_GROUP   = azurerm_eventhub_consumer_group.usage.name
+    SPRESPONDER_USAGE_WORKSPACE        = var.usage_workspace_id
+    SPRESPONDER_USAGE_LOGANALYTICS_URL = "https://api.loganalytics.io/v1"
+    SPRESPONDER_USAGE_DEADLINE         = var.usage_deadline
+    SPRESPONDER_USAGE_MAX_BYTES        = tostring(var.usage_max_bytes)
+    SPRESPONDER_USAGE_WATCH            = var.usage_watch
   }
 }

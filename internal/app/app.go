@@ -32,6 +32,7 @@ import (
 	"github.com/spresponder/spresponder/internal/replay"
 	"github.com/spresponder/spresponder/internal/rules"
 	"github.com/spresponder/spresponder/internal/server"
+	keyuse "github.com/spresponder/spresponder/internal/usage"
 )
 
 // Env is the process environment the app reads.
@@ -59,7 +60,7 @@ Usage:
   spresponder incidents list|show|redrive|resolve   inspect and act on the incident ledger
   spresponder killswitch on|off|status [--reason R]  the kill switch every instance, replay and redrive obeys
   spresponder investigate ID [--refresh]       what the incident's leaked credential could do (its reach, tiered);
-                                               its use (sign-ins with the key) is not built yet
+                                               and its use (sign-ins with the key since the leak)
   spresponder setup --identity ID [--apply] [--enable]   grant the managed identity the Graph permissions the rules need and
                                                create the Conditional Access block policy (a plan, by default)
   spresponder check [--format json]            preflight: credential, permissions, licence, block policy, diagnostic
@@ -156,14 +157,11 @@ func loadConfig(env Env) (config.Config, error) {
 }
 
 func newIntake(cfg config.Config, keeper quarantine.Keeper, nets *capolicy.Networks, log *zap.Logger, now func() time.Time) *intake.Intake {
-	opts := detect.Options{
-		FailedSecretThreshold: cfg.FailedSecretThreshold,
-		FailedSecretCodes:     cfg.FailedSecretCodes,
-	}
-	if nets != nil {
-		opts.AllowedNetworks = nets.For
-	}
-	return intake.New(intake.Config{AllowedTenants: cfg.Tenants, MaxEventBytes: cfg.MaxEventBytes, Detect: opts}, keeper, log, now)
+	return newWatchingIntake(cfg, keeper, nets, nil, log, now)
+}
+
+func newWatchingIntake(cfg config.Config, keeper quarantine.Keeper, nets *capolicy.Networks, watch *keyuse.Watch, log *zap.Logger, now func() time.Time) *intake.Intake {
+	return intake.New(intake.Config{AllowedTenants: cfg.Tenants, MaxEventBytes: cfg.MaxEventBytes, Detect: detectOptions(cfg, nets, watch)}, keeper, log, now)
 }
 
 func serve(ctx context.Context, args []string, env Env) error {
@@ -187,10 +185,11 @@ func serve(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	sys, err := build(ctx, cfg, log, env.Now, buildOptions{})
+	sys, err := build(ctx, cfg, log, env.Now, buildOptions{getenv: getenvOf(env)})
 	if err != nil {
 		return err
 	}
+	watch := newWatch(ctx, cfg, sys.ledger, log, env.Now)
 	// Quarantined input goes to the ledger with everything else.
 	nets := &capolicy.Networks{Configured: sys.rules.AllowedNetworksOf}
 	go func() {
@@ -200,7 +199,7 @@ func serve(ctx context.Context, args []string, env Env) error {
 		}
 	}()
 	hb := newHeartbeat(sys, log, env.Now)
-	in := beatingIntake{Intake: newIntake(cfg, sys.ledger, nets, log, env.Now), hb: hb}
+	in := beatingIntake{Intake: newWatchingIntake(cfg, sys.ledger, nets, watch, log, env.Now), hb: hb}
 	// The host starts the handler in the app root, beside host.json.
 	lim, how, err := server.LimitsFor("host.json", cfg.MaxInvocationBytes, cfg.MaxBytesInFlight)
 	if err != nil {
@@ -210,8 +209,8 @@ func serve(ctx context.Context, args []string, env Env) error {
 	// The preflight check, in the background: one summary log line.
 	startupCheck(ctx, cfg, sys.rules, log)
 	// Self-test events (spresponder selftest) are recorded, never acted on.
-	resp := selfTestResponder{next: sys.responder, ledger: sys.ledger, now: env.Now}
-	sw := sweeper{sys: sys, nets: nets, heartbeat: hb, log: log}
+	resp := selfTestResponder{next: sys.responder, ledger: sys.ledger, now: env.Now, watch: watch}
+	sw := sweeper{sys: sys, nets: nets, heartbeat: hb, watch: watch, now: env.Now, log: log}
 	switch {
 	case cfg.Reconcile && len(cfg.Tenants) > 0:
 		sw.reconcile = newReconciler(sys, log, env.Now)

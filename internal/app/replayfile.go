@@ -112,11 +112,7 @@ func newIntakeWith(cfg config.Config, keeper quarantine.Keeper, nets *capolicy.N
 	if !notes {
 		return in
 	}
-	opts := detect.Options{FailedSecretThreshold: cfg.FailedSecretThreshold, FailedSecretCodes: cfg.FailedSecretCodes}
-	if nets != nil {
-		opts.AllowedNetworks = nets.For
-	}
-	return intake.New(intake.Config{AllowedTenants: cfg.Tenants, MaxEventBytes: cfg.MaxEventBytes, Detect: opts, Notes: true}, keeper, log, now)
+	return intake.New(intake.Config{AllowedTenants: cfg.Tenants, MaxEventBytes: cfg.MaxEventBytes, Detect: detectOptions(cfg, nets, nil), Notes: true}, keeper, log, now)
 }
 
 // replayNetworks is the allowed-networks cache of a replay, refreshed from

@@ -18,6 +18,7 @@ import (
 	"github.com/spresponder/spresponder/internal/incident"
 	"github.com/spresponder/spresponder/internal/ledger"
 	"github.com/spresponder/spresponder/internal/playbook"
+	keyuse "github.com/spresponder/spresponder/internal/usage"
 )
 
 // The self-test proves, after a deployment, that an event sent to the Entra
@@ -76,6 +77,9 @@ type selfTestResponder struct {
 	next   *playbook.Responder
 	ledger ledger.Incidents
 	now    func() time.Time
+	// watch, when set, learns the keys of the incidents handled here at
+	// once, before the Sweep's refresh (internal/keyuse.Watch).
+	watch *keyuse.Watch
 }
 
 func (s selfTestResponder) Respond(ctx context.Context, sigs []detect.Signal, log *zap.Logger) error {
@@ -104,7 +108,10 @@ func (s selfTestResponder) Respond(ctx context.Context, sigs []detect.Signal, lo
 	if len(rest) == 0 {
 		return nil
 	}
-	_, err := s.next.Handle(ctx, rest, log)
+	out, err := s.next.Handle(ctx, rest, log)
+	if s.watch != nil {
+		s.watch.Add(out.Incidents...)
+	}
 	return err
 }
 

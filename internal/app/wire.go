@@ -29,6 +29,7 @@ import (
 	"github.com/spresponder/spresponder/internal/reach"
 	"github.com/spresponder/spresponder/internal/reconcile"
 	"github.com/spresponder/spresponder/internal/rules"
+	keyuse "github.com/spresponder/spresponder/internal/usage"
 )
 
 // system is everything the response pipeline needs, built from config.
@@ -55,6 +56,9 @@ type buildOptions struct {
 	// shared is the system serve built: an HTTP replay reuses its Graph
 	// client and its ledger instead of opening new ones per request.
 	shared *system
+	// getenv reads the Functions host's settings (the Entra hub's
+	// namespace and name) for the use reader; nil: the hub is not read.
+	getenv func(string) string
 }
 
 // planGuards reads the shared switches and decisions from the real ledger
@@ -182,7 +186,13 @@ func build(ctx context.Context, cfg config.Config, log *zap.Logger, now func() t
 	// The reach is read after containment, within 5s of its own: a slow
 	// read makes the notice say less, never later by more than that.
 	assessor := reach.New(gr, rs.Tiers(), log, now)
-	r := playbook.New(gr, store, rulePlans{rs}, br, notifier, pgr, pcfg, log, now, playbook.WithGuards(guards), playbook.WithReach(assessor, 5*time.Second))
+	// The use of the credential likewise, within SPRESPONDER_USAGE_DEADLINE.
+	use, err := newUsage(cfg, o.getenv, log, now)
+	if err != nil {
+		return nil, err
+	}
+	r := playbook.New(gr, store, rulePlans{rs}, br, notifier, pgr, pcfg, log, now, playbook.WithGuards(guards),
+		playbook.WithReach(assessor, 5*time.Second), playbook.WithUse(use, cfg.UsageDeadline))
 	sys := &system{cfg: cfg, rules: rs, ledger: led, store: store, graph: gr, responder: r}
 	sys.pager = pg
 	return sys, nil
@@ -274,6 +284,8 @@ type sweeper struct {
 	nets      *capolicy.Networks
 	reconcile *reconcile.Reconciler // nil: SPRESPONDER_RECONCILE=false
 	heartbeat *reconcile.Heartbeat
+	watch     *keyuse.Watch // nil: SPRESPONDER_USAGE_WATCH=0s
+	now       func() time.Time
 	log       *zap.Logger
 }
 
@@ -285,6 +297,9 @@ func (s sweeper) Sweep(ctx context.Context) (string, error) {
 	}
 	var sums []string
 	var errs []error
+	if s.watch != nil {
+		refreshWatch(ctx, s.watch, s.sys.ledger, s.log, s.now)
+	}
 	sum, err := s.sys.responder.Sweep(ctx, s.sys.store, s.log)
 	sums, errs = append(sums, sum), append(errs, err)
 	if s.reconcile != nil {

@@ -56,7 +56,7 @@ var Settings = []Setting{
 	{"SPRESPONDER_MAIL_FROM", "(empty)", "Mailbox (UPN or id) the owner emails are sent from through Graph sendMail (permission Mail.Send)."},
 	{"SPRESPONDER_SECURITY_CONTACT", "(empty)", "Comma-separated security addresses: always copied, and the only recipients for apps without a reachable owner. Required when email is on."},
 	{"SPRESPONDER_PAGER_WEBHOOK", "(empty)", "On-call webhook (JSON) for incidents that need a human. A secret: never logged."},
-	{"SPRESPONDER_HUB_CONNECTION_STRING", "(empty)", "`replay --hub` only: an Event Hubs connection string (the emulator). Empty: the namespace in `EntraEventHub__fullyQualifiedNamespace` with the managed identity or your login. A secret."},
+	{"SPRESPONDER_HUB_CONNECTION_STRING", "(empty)", "`replay --hub` and the use reader: an Event Hubs connection string (the emulator). Empty: the namespace in `EntraEventHub__fullyQualifiedNamespace` with the managed identity or your login. A secret."},
 	{"SPRESPONDER_ARM_URL", "https://management.azure.com", "Azure Resource Manager endpoint `spresponder check` reads Entra's diagnostic settings from (tests point it at a local server)."},
 	{"SPRESPONDER_STARTUP_CHECK_TIMEOUT", "5s", "`serve` runs `spresponder check` in the background at start-up and logs one summary line; this bounds it. `0s` turns it off."},
 	{"SPRESPONDER_STAGE_DEADLINE", "60s", "How long one run of an incident's stages may take before it is parked for the timer."},
@@ -67,6 +67,12 @@ var Settings = []Setting{
 	{"SPRESPONDER_HEARTBEAT_SIGNINS", "30m", "On-call is paged once when no ServicePrincipalSignInLogs record has arrived for this long, and told when they flow again; checked on the Sweep. `0s` turns it off."},
 	{"SPRESPONDER_HEARTBEAT_RISK", "0s", "The same for ServicePrincipalRiskEvents and RiskyServicePrincipals; off by default, since a healthy tenant can go days without a risk record (7d is a sensible value)."},
 	{"SPRESPONDER_HEARTBEAT_AUDIT", "0s", "The same for AuditLogs; off by default."},
+	{"SPRESPONDER_USAGE_CONSUMER_GROUP", "(empty)", "Consumer group of the Entra event hub that the use of a leaked credential (sign-ins with its key since the detection) is read through, from the hub's retained events, read only and without checkpoints; one of its own, never the Function App's. Empty: the hub is not read for use."},
+	{"SPRESPONDER_USAGE_WORKSPACE", "(empty)", "Log Analytics workspace id (a GUID) that receives the tenant's ServicePrincipalSignInLogs: the use of a leaked credential is also read from AADServicePrincipalSignInLogs there (managed identity; role Log Analytics Reader on the workspace). Empty: not read."},
+	{"SPRESPONDER_USAGE_LOGANALYTICS_URL", "https://api.loganalytics.io/v1", "Log Analytics query API endpoint (tests and the demo point it at a local server)."},
+	{"SPRESPONDER_USAGE_DEADLINE", "10s", "How long reading the use of a credential may take after containment, before the notice; what is not read by then is said (\"not read in time\"), and `spresponder investigate ID --refresh` reads it without this bound."},
+	{"SPRESPONDER_USAGE_MAX_BYTES", "268435456", "Most bytes of retained events one read of the hub for the use of a credential takes (with at most 50000 events and 7 days); past it the use says it is partial."},
+	{"SPRESPONDER_USAGE_WATCH", "7d", "For how long after an incident opens every sign-in with its keys that arrives in the stream is attached to it, and a success after the key's removal pages on-call. `0s` turns it off."},
 	{"SPRESPONDER_LOG_LEVEL", "info", "debug, info, warn or error. Logs are JSON on stdout (the host records stderr as errors)."},
 	{"SPRESPONDER_SHUTDOWN_TIMEOUT", "30s", "How long SIGTERM waits for invocations in flight."},
 }
@@ -120,6 +126,14 @@ type Config struct {
 	TeamsTokenAudience  string
 	ARMURL              string
 	StartupCheckTimeout time.Duration
+
+	// The use of a leaked credential (internal/usage).
+	UsageConsumerGroup   string
+	UsageWorkspace       string
+	UsageLogAnalyticsURL string
+	UsageDeadline        time.Duration
+	UsageMaxBytes        int64
+	UsageWatch           time.Duration
 }
 
 // Secrets lists the configured values that must never appear in a log
@@ -335,6 +349,7 @@ func Load(get Getenv, environ Environ) (Config, error) {
 			errs = append(errs, fmt.Errorf("%s=%q: want 0s (off) or at least 10m (the Sweep runs every 2 minutes and batches can be minutes apart)", name, val(name)))
 		}
 	}
+	loadUsage(&c, &errs, val)
 	c.MailFrom = val("SPRESPONDER_MAIL_FROM")
 	for _, a := range strings.Split(val("SPRESPONDER_SECURITY_CONTACT"), ",") {
 		if a = strings.TrimSpace(a); a != "" {

@@ -1,0 +1,107 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/spresponder/spresponder/internal/capolicy"
+	"github.com/spresponder/spresponder/internal/config"
+	"github.com/spresponder/spresponder/internal/detect"
+	"github.com/spresponder/spresponder/internal/hubreplay"
+	"github.com/spresponder/spresponder/internal/incident"
+	"github.com/spresponder/spresponder/internal/ledger"
+	keyuse "github.com/spresponder/spresponder/internal/usage"
+)
+
+// detectOptions are the detection settings of every intake; watch, when
+// not nil, makes sign-ins with the keys of open incidents KeySignIn
+// signals (serve only: a replay has no stream to follow).
+func detectOptions(cfg config.Config, nets *capolicy.Networks, watch *keyuse.Watch) detect.Options {
+	opts := detect.Options{FailedSecretThreshold: cfg.FailedSecretThreshold, FailedSecretCodes: cfg.FailedSecretCodes}
+	if nets != nil {
+		opts.AllowedNetworks = nets.For
+	}
+	if watch != nil {
+		opts.WatchedKey = watch.Key
+	}
+	return opts
+}
+
+// newUsage builds the reader of the use of a leaked credential from the
+// configured sources: the Entra hub through SPRESPONDER_USAGE_CONSUMER_GROUP
+// (the hub and namespace are the Functions host's settings, read from
+// get), and the workspace SPRESPONDER_USAGE_WORKSPACE. With neither it
+// still answers, with "use unknown: no source configured".
+func newUsage(cfg config.Config, get func(string) string, log *zap.Logger, now func() time.Time) (*keyuse.Gatherer, error) {
+	var sources []keyuse.Source
+	if cfg.UsageConsumerGroup != "" && get != nil {
+		h := &keyuse.Hub{Hub: hubreplay.Config{
+			Namespace: get("EntraEventHub__fullyQualifiedNamespace"), Hub: get("ENTRA_EVENTHUB_NAME"),
+			ConnectionString: get("SPRESPONDER_HUB_CONNECTION_STRING"), ConsumerGroup: cfg.UsageConsumerGroup,
+			MaxBytes: cfg.UsageMaxBytes,
+		}}
+		if h.Hub.ConnectionString != "" {
+			h.Hub.Namespace = ""
+		} else if h.Hub.Namespace != "" {
+			cred, err := azureCredential(cfg.ManagedIdentity)
+			if err != nil {
+				return nil, fmt.Errorf("SPRESPONDER_USAGE_CONSUMER_GROUP: %w", err)
+			}
+			h.Hub.Credential = cred
+		}
+		sources = append(sources, h)
+	}
+	if cfg.UsageWorkspace != "" {
+		var cred keyuse.StaticToken = "simulated-workspace"
+		c, err := func() (keyuse.Querier, error) {
+			if isLoopback(cfg.UsageLogAnalyticsURL) {
+				// Only the simulated workspace listens on loopback.
+				return keyuse.NewLogAnalyticsClient(cfg.UsageLogAnalyticsURL, cred)
+			}
+			mi, err := azureCredential(cfg.ManagedIdentity)
+			if err != nil {
+				return nil, err
+			}
+			return keyuse.NewLogAnalyticsClient(cfg.UsageLogAnalyticsURL, mi)
+		}()
+		if err != nil {
+			return nil, fmt.Errorf("SPRESPONDER_USAGE_WORKSPACE: %w", err)
+		}
+		sources = append(sources, &keyuse.LogAnalytics{Client: c, Workspace: cfg.UsageWorkspace})
+	}
+	return keyuse.New(log, now, sources...), nil
+}
+
+// newWatch is serve's set of watched keys, filled from the ledger in the
+// background (the host must see the port answer first); nil when
+// SPRESPONDER_USAGE_WATCH is 0s.
+func newWatch(ctx context.Context, cfg config.Config, led ledger.Incidents, log *zap.Logger, now func() time.Time) *keyuse.Watch {
+	if cfg.UsageWatch <= 0 {
+		return nil
+	}
+	w := keyuse.NewWatch(cfg.UsageWatch)
+	go refreshWatch(ctx, w, led, log, now)
+	return w
+}
+
+func refreshWatch(ctx context.Context, w *keyuse.Watch, led ledger.Incidents, log *zap.Logger, now func() time.Time) {
+	if w == nil {
+		return
+	}
+	list := func(ctx context.Context, since time.Time) ([]*incident.Incident, error) {
+		return led.List(ctx, ledger.Filter{Since: since})
+	}
+	if err := w.Refresh(ctx, list, now()); err != nil {
+		log.Warn("watched keys not refreshed (the Sweep retries)", zap.Error(err))
+		return
+	}
+	log.Debug("watched keys refreshed", zap.Int("keys", w.Len()))
+}
+
+// getenvOf reads a setting of env, empty when unset.
+func getenvOf(env Env) func(string) string {
+	return func(k string) string { v, _ := env.Getenv(k); return v }
+}
