@@ -211,6 +211,7 @@ func buildCard(r Report) acCard {
 			body = append(body, line(l))
 		}
 	}
+	body = appendUse(body, r.Use)
 	body = append(body, text(r.Lead))
 
 	body = append(body, heading("What happened"), facts(r.Detection))

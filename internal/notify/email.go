@@ -118,6 +118,13 @@ func renderText(r Report, why string, contacts []string) string {
 			bullet(l)
 		}
 	}
+	if r.Use.Headline != "" {
+		b.WriteString("\n")
+		para(r.Use.Headline, "")
+		for _, l := range r.Use.Lines {
+			bullet(l)
+		}
+	}
 	b.WriteString("\n")
 	para(r.Lead, "")
 

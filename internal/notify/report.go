@@ -30,7 +30,9 @@ type Report struct {
 	// Reach leads the story: what the credential could do (empty when
 	// the reach was not assessed).
 	Reach ReachView
-	Lead  string
+	// Use follows: was the credential used since the leak (report_usage.go).
+	Use  UseView
+	Lead string
 	// Verified is false when Graph did not confirm the signal (or closed
 	// it): the message is then for security and on-call only.
 	Verified bool
@@ -270,6 +272,7 @@ func buildReport(in *incident.Incident, tmax int) Report {
 	}
 	r.Lead = lead
 	r.Reach = reachView(in, noun, c)
+	r.Use = useView(in, c)
 
 	r.Detection = detectionFacts(in, sig, app, c)
 	r.Credentials = credentialViews(in, c)
