@@ -83,7 +83,6 @@ func where(s incident.KeySignIn) string {
 	return w
 }
 
-
 // appendUse adds the section to a card body, right under the reach.
 func appendUse(body []any, u UseView) []any {
 	if u.Headline == "" {
