@@ -55,6 +55,7 @@ locals {
     SPRESPONDER_MAIL_FROM                  = var.mail_from
     SPRESPONDER_SECURITY_CONTACT           = join(",", var.security_contacts)
     SPRESPONDER_PAGER_WEBHOOK              = local.keyvault_reference.pager_webhook
+    SPRESPONDER_SECURITY_PHONE_WEBHOOK     = local.keyvault_reference.phone_webhook
     SPRESPONDER_STAGE_DEADLINE             = var.stage_deadline
     SPRESPONDER_LOG_LEVEL                  = var.log_level
     SPRESPONDER_SHUTDOWN_TIMEOUT           = var.shutdown_timeout

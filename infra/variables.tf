@@ -246,6 +246,18 @@ variable "pager_webhook_url" {
   }
 }
 
+variable "security_phone_webhook_url" {
+  description = "SPRESPONDER_SECURITY_PHONE_WEBHOOK: webhook (JSON) that phones the security contact, for the tiers whose rules-file reach section says phone: true. Null: none (such a rules file is then refused)."
+  type        = string
+  default     = null
+  sensitive   = true
+
+  validation {
+    condition     = var.security_phone_webhook_url == null || can(regex("^https://[^\\s]+$", var.security_phone_webhook_url))
+    error_message = "security_phone_webhook_url must be an https URL (value not shown: it is a secret)."
+  }
+}
+
 variable "webhook_secrets_version" {
   description = "Raise by one to write changed webhook URLs into Key Vault (write-only values cannot be compared with what is stored)."
   type        = number

@@ -13,6 +13,9 @@ import (
 	"github.com/spresponder/spresponder/internal/hubreplay"
 	"github.com/spresponder/spresponder/internal/incident"
 	"github.com/spresponder/spresponder/internal/ledger"
+	"github.com/spresponder/spresponder/internal/notify"
+	"github.com/spresponder/spresponder/internal/notify/pager"
+	"github.com/spresponder/spresponder/internal/rules"
 	keyuse "github.com/spresponder/spresponder/internal/usage"
 )
 
@@ -104,4 +107,21 @@ func refreshWatch(ctx context.Context, w *keyuse.Watch, led ledger.Incidents, lo
 // getenvOf reads a setting of env, empty when unset.
 func getenvOf(env Env) func(string) string {
 	return func(k string) string { v, _ := env.Getenv(k); return v }
+}
+
+// newPhone is the security contact's phone webhook, for the reach
+// sections that say phone: true; a rules file that asks for it without
+// the setting is refused at start, not found out during an incident.
+func newPhone(cfg config.Config, rs *rules.Set, store notify.Mutator, log *zap.Logger, now func() time.Time) (*notify.Phone, error) {
+	if cfg.PhoneWebhook == "" {
+		if rs.ReachPhone() {
+			return nil, fmt.Errorf("rules file %s: a reach section says phone: true, but SPRESPONDER_SECURITY_PHONE_WEBHOOK is not set", rs.Source())
+		}
+		return nil, nil
+	}
+	p, err := pager.New(pager.Config{URL: cfg.PhoneWebhook}, log, pager.WithClock(now))
+	if err != nil {
+		return nil, fmt.Errorf("SPRESPONDER_SECURITY_PHONE_WEBHOOK: %w", err)
+	}
+	return notify.NewPhone(p, store, log, now), nil
 }

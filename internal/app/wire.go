@@ -191,8 +191,14 @@ func build(ctx context.Context, cfg config.Config, log *zap.Logger, now func() t
 	if err != nil {
 		return nil, err
 	}
-	r := playbook.New(gr, store, rulePlans{rs}, br, notifier, pgr, pcfg, log, now, playbook.WithGuards(guards),
-		playbook.WithReach(assessor, 5*time.Second), playbook.WithUse(use, cfg.UsageDeadline))
+	opts := []playbook.Option{playbook.WithGuards(guards), playbook.WithReach(assessor, 5*time.Second), playbook.WithUse(use, cfg.UsageDeadline)}
+	switch phone, err := newPhone(cfg, rs, store, log, now); {
+	case err != nil:
+		return nil, err
+	case phone != nil:
+		opts = append(opts, playbook.WithPhone(phone))
+	}
+	r := playbook.New(gr, store, rulePlans{rs}, br, notifier, pgr, pcfg, log, now, opts...)
 	sys := &system{cfg: cfg, rules: rs, ledger: led, store: store, graph: gr, responder: r}
 	sys.pager = pg
 	return sys, nil
@@ -268,7 +274,7 @@ func reachPlans(rs *rules.Set) map[string]playbook.ReachPlan {
 	for _, t := range []string{incident.TierCritical, incident.TierHigh, incident.TierNormal} {
 		if rr, ok := rs.Reach(t); ok {
 			out[t] = playbook.ReachPlan{Page: rr.Page, ConfirmCompromised: slices.Contains(rr.Do, rules.ConfirmCompromised),
-				Disable: slices.Contains(rr.Do, rules.DisableServicePrincipal)}
+				Disable: slices.Contains(rr.Do, rules.DisableServicePrincipal), Phone: rr.Phone, OwnersOnly: rr.OwnersOnly}
 		}
 	}
 	return out

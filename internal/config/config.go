@@ -56,6 +56,7 @@ var Settings = []Setting{
 	{"SPRESPONDER_MAIL_FROM", "(empty)", "Mailbox (UPN or id) the owner emails are sent from through Graph sendMail (permission Mail.Send)."},
 	{"SPRESPONDER_SECURITY_CONTACT", "(empty)", "Comma-separated security addresses: always copied, and the only recipients for apps without a reachable owner. Required when email is on."},
 	{"SPRESPONDER_PAGER_WEBHOOK", "(empty)", "On-call webhook (JSON) for incidents that need a human. A secret: never logged."},
+	{"SPRESPONDER_SECURITY_PHONE_WEBHOOK", "(empty)", "Webhook (JSON, the on-call page's shape) that phones the security contact, for the tiers whose rules-file reach section says `phone: true`; required when one does. A secret: never logged."},
 	{"SPRESPONDER_HUB_CONNECTION_STRING", "(empty)", "`replay --hub` and the use reader: an Event Hubs connection string (the emulator). Empty: the namespace in `EntraEventHub__fullyQualifiedNamespace` with the managed identity or your login. A secret."},
 	{"SPRESPONDER_ARM_URL", "https://management.azure.com", "Azure Resource Manager endpoint `spresponder check` reads Entra's diagnostic settings from (tests point it at a local server)."},
 	{"SPRESPONDER_STARTUP_CHECK_TIMEOUT", "5s", "`serve` runs `spresponder check` in the background at start-up and logs one summary line; this bounds it. `0s` turns it off."},
@@ -109,6 +110,7 @@ type Config struct {
 	MailFrom         string
 	SecurityContacts []string
 	PagerWebhook     string
+	PhoneWebhook     string
 	StageDeadline    time.Duration
 
 	// Reconcile and heartbeat (internal/reconcile).
@@ -140,7 +142,7 @@ type Config struct {
 // line or an error.
 func (c Config) Secrets() []string {
 	var out []string
-	for _, s := range []string{c.TeamsWebhook, c.PagerWebhook, c.TeamsBearerToken} {
+	for _, s := range []string{c.TeamsWebhook, c.PagerWebhook, c.PhoneWebhook, c.TeamsBearerToken} {
 		if s != "" {
 			out = append(out, s)
 		}
@@ -291,6 +293,7 @@ func Load(get Getenv, environ Environ) (Config, error) {
 	c.ManagedIdentity = val("SPRESPONDER_MANAGED_IDENTITY_CLIENT_ID")
 	c.TeamsWebhook = val("SPRESPONDER_TEAMS_WEBHOOK")
 	c.PagerWebhook = val("SPRESPONDER_PAGER_WEBHOOK")
+	c.PhoneWebhook = val("SPRESPONDER_SECURITY_PHONE_WEBHOOK")
 	for _, pair := range strings.Split(val("SPRESPONDER_TEAMS_APP_WEBHOOKS"), ";") {
 		if pair = strings.TrimSpace(pair); pair == "" {
 			continue

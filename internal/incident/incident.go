@@ -293,8 +293,11 @@ type Incident struct {
 	Verdict      *Verdict        `json:"verdict,omitempty"`
 	Recipients   []Recipient     `json:"recipients,omitempty"`
 	Orphaned     bool            `json:"orphaned,omitempty"`
-	Notified     []Notification  `json:"notifications,omitempty"`
-	NotifyOnly   string          `json:"notifyOnly,omitempty"` // why containment was withheld: protected, breaker, kill switch, dry-run, rule
+	// OwnersOnly: the rules file's reach section narrowed the notice to
+	// the owners; the security contact is told only if no owner can be.
+	OwnersOnly bool           `json:"ownersOnly,omitempty"`
+	Notified   []Notification `json:"notifications,omitempty"`
+	NotifyOnly string         `json:"notifyOnly,omitempty"` // why containment was withheld: protected, breaker, kill switch, dry-run, rule
 	// Reach is what the leaked credential could do (internal/reach),
 	// assessed after containment; nil until then.
 	Reach *Reach `json:"reach,omitempty"`

@@ -36,6 +36,9 @@ const (
 	// TriggerStreamResumed: it flows again after such a page.
 	TriggerStreamSilent  Trigger = "streamSilent"
 	TriggerStreamResumed Trigger = "streamResumed"
+	// TriggerReach: the rules file's reach section asks to phone the
+	// security contact about an incident of its tier (Phone).
+	TriggerReach Trigger = "reach"
 )
 
 // Severities of a page.

@@ -194,6 +194,9 @@ type Responder struct {
 	// (use.go); nil: not read.
 	use         UseReader
 	useDeadline time.Duration
+	// phone is the security contact's phone webhook (reach: phone); nil:
+	// none configured, and a phone asked for is logged.
+	phone Pager
 }
 
 // New builds a responder. notify and pager may be nil (then the notify

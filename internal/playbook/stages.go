@@ -37,6 +37,7 @@ type pass struct {
 	locations []capolicy.NamedLocation
 	locErr    error
 	pages     []string
+	phones    []string // for the security contact's phone webhook (reach: phone)
 
 	// final, when set, is the state the run ends in instead of done: a
 	// signal Graph did not verify waits for a person (needsHuman), a write
@@ -64,6 +65,7 @@ func (x *pass) copyTo(cur *incident.Incident) {
 	cur.Mode, cur.App, cur.Credentials, cur.Verification = x.in.Mode, x.in.App, x.in.Credentials, x.in.Verification
 	cur.Steps, cur.Actions, cur.NotifyOnly = x.in.Steps, x.in.Actions, x.in.NotifyOnly
 	cur.Recipients, cur.Orphaned, cur.Notified = x.in.Recipients, x.in.Orphaned, x.in.Notified
+	cur.OwnersOnly = cur.OwnersOnly || x.in.OwnersOnly
 	if x.in.Reach != nil {
 		cur.Reach = x.in.Reach
 	}
