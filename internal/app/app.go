@@ -391,8 +391,8 @@ func runReplay(ctx context.Context, args []string, env Env) error {
 		return nothingRead
 	}
 	if enforce {
-		fmt.Fprintf(env.Stdout, "\nexecuted by %s: %d incident(s), %d already known, %d blocked sign-in(s) attached as proof, %d signal(s) no rule acts on\n",
-			*operator, len(out.Claimed), len(out.Duplicates), out.Proof, out.Ignored)
+		fmt.Fprintf(env.Stdout, "\nexecuted by %s: %d incident(s), %d already known, %d blocked sign-in(s) attached as proof, %d sign-in(s) with an incident's key attached as its use, %d signal(s) no rule acts on\n",
+			*operator, len(out.Claimed), len(out.Duplicates), out.Proof, out.Use, out.Ignored)
 	} else {
 		fmt.Fprintf(env.Stdout, "\nplan (dry-run: nothing was changed; run again with --execute to act): %d incident(s), %d signal(s) no rule acts on\n",
 			len(out.Incidents), out.Ignored)

@@ -125,3 +125,22 @@ func newPhone(cfg config.Config, rs *rules.Set, store notify.Mutator, log *zap.L
 	}
 	return notify.NewPhone(p, store, log, now), nil
 }
+
+// replayWatch is a replay's set of watched keys, read from the configured
+// ledger before the replay: sign-ins with the keys of open incidents in a
+// replayed file are attached to them as serve would (with --execute; a
+// plan runs on a scratch ledger, where no incident holds them). nil for
+// --detect-only, or when the ledger cannot be read (said in the log).
+func replayWatch(ctx context.Context, cfg config.Config, log *zap.Logger, now func() time.Time, detectOnly bool) *keyuse.Watch {
+	if detectOnly || cfg.UsageWatch <= 0 {
+		return nil
+	}
+	led, err := openLedger(ctx, cfg, "")
+	if err != nil {
+		log.Warn("sign-ins with the keys of open incidents are not attached: the ledger cannot be read", zap.Error(err))
+		return nil
+	}
+	w := keyuse.NewWatch(cfg.UsageWatch)
+	refreshWatch(ctx, w, led, log, now)
+	return w
+}

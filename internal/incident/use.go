@@ -151,3 +151,19 @@ func where(s KeySignIn) string {
 	}
 	return w
 }
+
+// Describe says what a sign-in was, in one line for a history or a page.
+func (s KeySignIn) Describe() string {
+	res := ""
+	if s.Resource != "" {
+		res = " to " + s.Resource
+	}
+	return fmt.Sprintf("sign-in %s with key %s %s%s at %s from %s", s.ID, s.KeyID, s.Outcome(), res, s.Time.UTC().Format(time.RFC3339), where(s))
+}
+
+// StillWorksReason is the page for a successful sign-in with a removed
+// key after its removal: the playbook pages with it and the notifier's
+// page decision (notify.Pages) words it the same, so it pages once.
+func StillWorksReason(s KeySignIn) string {
+	return "the credential still works somewhere: " + s.Describe()
+}

@@ -55,3 +55,17 @@ func TestPhoneCallsOnceWithTheReach(t *testing.T) {
 		t.Error("the phone webhook's URL reached the incident")
 	}
 }
+
+// TestStillWorksPagesCritical: an incident whose removed key signed in
+// successfully after its removal pages with its own trigger, critical,
+// whatever the removal's state says; with the same words the playbook
+// pages with, so the page goes out once.
+func TestStillWorksPagesCritical(t *testing.T) {
+	in := fresh()
+	s := incident.KeySignIn{ID: "s9", KeyID: "dbcd79c0-c3ea-46b9-9604-ff40d43b8618", Success: true, IPAddress: "203.0.113.9", AfterRemoval: true}
+	in.Use = &incident.Use{StillWorks: &s}
+	pages := notify.Pages(in, nil)
+	if len(pages) != 1 || pages[0].Trigger != notify.TriggerStillWorks || pages[0].Severity != notify.SeverityCritical || pages[0].Reason != incident.StillWorksReason(s) {
+		t.Fatalf("pages %+v", pages)
+	}
+}

@@ -54,8 +54,8 @@ func (x *pass) gatherUse(ctx context.Context) {
 	x.record("use", "read", fmt.Sprintf("%d sign-in(s) with the key since %s (%d succeeded): %s", u.Total(), u.Since.UTC().Format(time.RFC3339), u.Successes, strings.Join(lead, " ")))
 	if s, ok := stillWorks(&u); ok {
 		u.StillWorks = &s
-		x.record("use", "still works", describeSignIn(s))
-		x.pages = append(x.pages, "the credential still works somewhere: "+describeSignIn(s))
+		x.record("use", "still works", s.Describe())
+		x.pages = append(x.pages, incident.StillWorksReason(s))
 	}
 }
 
@@ -85,18 +85,6 @@ func stillWorks(u *incident.Use) (incident.KeySignIn, bool) {
 		}
 	}
 	return incident.KeySignIn{}, false
-}
-
-func describeSignIn(s incident.KeySignIn) string {
-	res := ""
-	if s.Resource != "" {
-		res = " to " + s.Resource
-	}
-	loc := ""
-	if s.Location != "" {
-		loc = " (" + s.Location + ")"
-	}
-	return fmt.Sprintf("sign-in %s with key %s %s%s at %s from %s%s", s.ID, s.KeyID, s.Outcome(), res, s.Time.UTC().Format(time.RFC3339), s.IPAddress, loc)
 }
 
 // namesKey reports whether the incident names the key (Graph's credentials,
@@ -169,16 +157,20 @@ func (r *Responder) attachUse(ctx context.Context, s detect.Signal, cache map[st
 			if at := removedAt(cur, key); !at.IsZero() && ks.Time.After(at) {
 				ks.AfterRemoval = true
 			}
+			since := useSince(cur)
+			if ks.Time.Before(since) {
+				return nil // before the detection's activity time: not the leak's use
+			}
 			if cur.Use == nil {
-				cur.Use = &incident.Use{Since: ks.Time}
+				cur.Use = &incident.Use{Since: since}
 			}
 			if cur.Use.Add(ks) == 0 {
 				return nil // seen before (a redelivery)
 			}
-			cur.Record(r.now(), "use", "sign-in with the key seen", describeSignIn(ks))
+			cur.Record(r.now(), "use", "sign-in with the key seen", ks.Describe())
 			if s, ok := stillWorks(cur.Use); ok {
 				cur.Use.StillWorks = &s
-				cur.Record(r.now(), "use", "still works", describeSignIn(s))
+				cur.Record(r.now(), "use", "still works", s.Describe())
 				paged = &s
 			}
 			return nil
@@ -188,8 +180,24 @@ func (r *Responder) attachUse(ctx context.Context, s detect.Signal, cache map[st
 		}
 		n++
 		if paged != nil {
-			r.pageOnCall(ctx, stored, "the credential still works somewhere: "+describeSignIn(*paged), log)
+			r.pageOnCall(ctx, stored, incident.StillWorksReason(*paged), log)
 		}
 	}
 	return n, nil
+}
+
+// useSince is when the use of an incident's credential is counted from:
+// the earliest activity time of its signals (the detection's), else when
+// the incident opened.
+func useSince(in *incident.Incident) time.Time {
+	var since time.Time
+	for _, s := range in.Signals {
+		if s.Kind != detect.KeySignIn && !s.Time.IsZero() && (since.IsZero() || s.Time.Before(since)) {
+			since = s.Time
+		}
+	}
+	if since.IsZero() {
+		return in.Created
+	}
+	return since
 }
