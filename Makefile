@@ -66,6 +66,7 @@ fuzz:
 bench:
 	scripts/bench.sh
 	scripts/bench-respond.sh
+	scripts/bench-usage.sh
 
 # demo: the whole story against the simulated tenant, no cloud.
 demo:

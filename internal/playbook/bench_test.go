@@ -23,7 +23,7 @@ import (
 
 // benchWorld is a simulated tenant answering every call after latency,
 // with n leaked apps, and a responder on a file ledger.
-func benchWorld(b *testing.B, n int, latency time.Duration, limit int) (*graphsim.Tenant, []graphsim.LoadApp, *playbook.Responder) {
+func benchWorld(b *testing.B, n int, latency time.Duration, limit int, extra ...func(*graph.Client, *graphsim.Seed, []graphsim.LoadApp) []playbook.Option) (*graphsim.Tenant, []graphsim.LoadApp, *playbook.Responder) {
 	b.Helper()
 	seed, err := graphsim.Load(filepath.Join("..", "..", "testdata", "tenant", "demo.json"))
 	if err != nil {
@@ -32,6 +32,11 @@ func benchWorld(b *testing.B, n int, latency time.Duration, limit int) (*graphsi
 	apps, err := seed.AddLeakedApps(n)
 	if err != nil {
 		b.Fatal(err)
+	}
+	// extra may add to the seed (before the tenant starts) and give options
+	// (after the client exists): it is called twice, once for each.
+	for _, f := range extra {
+		f(nil, seed, apps)
 	}
 	sim := graphsim.New(*seed, graphsim.WithLatency(latency), graphsim.WithLogger(zap.NewNop()))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -56,8 +61,12 @@ func benchWorld(b *testing.B, n int, latency time.Duration, limit int) (*graphsi
 	}
 	ts = &timingStore{Store: ledger.Store{L: led}}
 	br := breaker.New(breaker.NewMemory(), limit, time.Hour, time.Now)
+	var opts []playbook.Option
+	for _, f := range extra {
+		opts = append(opts, f(cli, nil, apps)...)
+	}
 	r := playbook.New(cli, ts, rules{}, br, nil, nil,
-		playbook.Config{Enforce: true, Owner: "bench", StageDeadline: time.Minute}, zap.NewNop(), time.Now)
+		playbook.Config{Enforce: true, Owner: "bench", StageDeadline: time.Minute}, zap.NewNop(), time.Now, opts...)
 	return sim, apps, r
 }
 
