@@ -165,5 +165,11 @@ func (s KeySignIn) Describe() string {
 // key after its removal: the playbook pages with it and the notifier's
 // page decision (notify.Pages) words it the same, so it pages once.
 func StillWorksReason(s KeySignIn) string {
-	return "the credential still works somewhere: " + s.Describe()
+	r := "the credential still works somewhere: " + s.Describe()
+	if s.Source == "stream" {
+		// Anyone who can send to the hub can write such a record: say
+		// where it comes from, so a person checks the sign-in log.
+		r += " (as the event stream reports it; check the app's sign-in log)"
+	}
+	return r
 }

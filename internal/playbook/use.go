@@ -122,6 +122,11 @@ func removedAt(in *incident.Incident, key string) time.Time {
 	return time.Time{}
 }
 
+// historyUseLines bounds the history lines attached sign-ins write: a job
+// that keeps trying a removed key for a week must not grow the incident
+// without limit (the Use counts them all and keeps the first and latest).
+const historyUseLines = 20
+
 // attachUse adds a sign-in with a watched key to the incidents that name
 // the key, as it arrives after containment (as attachProof does for a
 // refused sign-in). The first successful sign-in after the key's removal
@@ -167,7 +172,9 @@ func (r *Responder) attachUse(ctx context.Context, s detect.Signal, cache map[st
 			if cur.Use.Add(ks) == 0 {
 				return nil // seen before (a redelivery)
 			}
-			cur.Record(r.now(), "use", "sign-in with the key seen", ks.Describe())
+			if cur.Use.Total() <= historyUseLines {
+				cur.Record(r.now(), "use", "sign-in with the key seen", ks.Describe())
+			}
 			if s, ok := stillWorks(cur.Use); ok {
 				cur.Use.StillWorks = &s
 				cur.Record(r.now(), "use", "still works", s.Describe())

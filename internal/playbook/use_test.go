@@ -2,6 +2,7 @@ package playbook_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -137,5 +138,32 @@ func TestSuccessBeforeRemovalDoesNotPage(t *testing.T) {
 	}
 	if got.Use == nil || got.Use.Total() != 1 || got.Use.StillWorks != nil || len(h.pages.reasons) != 0 {
 		t.Fatalf("dry run: use %+v pages %q", got.Use, h.pages.reasons)
+	}
+}
+
+// TestAttachedSignInsDoNotGrowTheHistory: a job that keeps trying the
+// removed key is counted in full, but writes a bounded number of history
+// lines; the sign-ins kept are bounded too (incident.MaxUseSignIns).
+func TestAttachedSignInsDoNotGrowTheHistory(t *testing.T) {
+	h := newHarness(t)
+	in := h.only(h.handle(leak(tfApp, tfSP, tfLeak, tfSecret)))
+	removal := in.Actions[0].Finished
+	var sigs []detect.Signal
+	for i := range 30 {
+		sigs = append(sigs, keySignIn(fmt.Sprintf("5e1f0000-0000-4000-8000-%012d", 100+i), removal.Add(time.Duration(i+1)*time.Minute), 7000215))
+	}
+	h.handle(sigs...)
+	got, err := h.store.L.Get(context.Background(), in.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := 0
+	for _, e := range got.History {
+		if e.What == "sign-in with the key seen" {
+			lines++
+		}
+	}
+	if got.Use.Total() != 30 || got.Use.Failures != 30 || lines != 20 || len(h.pages.reasons) != 0 {
+		t.Fatalf("total %d, history lines %d, pages %q", got.Use.Total(), lines, h.pages.reasons)
 	}
 }
