@@ -2,7 +2,9 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -16,6 +18,7 @@ import (
 	"github.com/spresponder/spresponder/internal/notify"
 	"github.com/spresponder/spresponder/internal/notify/pager"
 	"github.com/spresponder/spresponder/internal/rules"
+	"github.com/spresponder/spresponder/internal/setup"
 	keyuse "github.com/spresponder/spresponder/internal/usage"
 )
 
@@ -143,4 +146,38 @@ func replayWatch(ctx context.Context, cfg config.Config, log *zap.Logger, now fu
 	w := keyuse.NewWatch(cfg.UsageWatch)
 	refreshWatch(ctx, w, led, log, now)
 	return w
+}
+
+// useProbes are `spresponder check`'s probes of the use's sources: the
+// workspace runs the use's own query for a key that cannot exist over the
+// last minute (it reads nothing, and answers 403 without the role); the
+// hub is reported as configured (reading it is replay --hub's job).
+func useProbes(cfg config.Config, log *zap.Logger, now func() time.Time) func(context.Context) []setup.UseProbe {
+	return func(ctx context.Context) []setup.UseProbe {
+		hub := setup.UseProbe{Source: "event hub", Setting: "SPRESPONDER_USAGE_CONSUMER_GROUP", Configured: cfg.UsageConsumerGroup != ""}
+		if hub.Configured {
+			hub.Read = "consumer group " + cfg.UsageConsumerGroup + " (read when an incident is; not probed here)"
+		}
+		la := setup.UseProbe{Source: "Log Analytics", Setting: "SPRESPONDER_USAGE_WORKSPACE", Configured: cfg.UsageWorkspace != ""}
+		if la.Configured {
+			g, err := newUsage(config.Config{UsageWorkspace: cfg.UsageWorkspace, UsageLogAnalyticsURL: cfg.UsageLogAnalyticsURL, ManagedIdentity: cfg.ManagedIdentity}, nil, log, now)
+			la.Source = "Log Analytics workspace " + cfg.UsageWorkspace
+			if err != nil {
+				la.Err = err
+			} else {
+				const none = "00000000-0000-4000-8000-000000000000"
+				t := now()
+				u := g.Gather(ctx, keyuse.Query{ServicePrincipalID: none, KeyIDs: []string{none}, Since: t.Add(-time.Minute), Until: t})
+				switch {
+				case len(u.Unknown) > 0 && strings.Contains(u.Unknown[0], "permission "):
+					la.Err, la.Permission = errors.New(u.Unknown[0]), keyuse.LogAnalyticsPermission
+				case len(u.Unknown) > 0:
+					la.Err = errors.New(u.Unknown[0])
+				default:
+					la.Read = strings.Join(u.Sources, "; ")
+				}
+			}
+		}
+		return []setup.UseProbe{hub, la}
+	}
 }

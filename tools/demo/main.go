@@ -78,7 +78,7 @@ func demo(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer la.Close()
+	defer func() { _ = la.Close() }()
 	hooks := &hook{}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
