@@ -28,7 +28,9 @@ FUZZ_TARGETS := \
 	./internal/replay:FuzzRead \
 	./internal/act:FuzzDecodeToken \
 	./internal/act:FuzzForm \
-	./internal/notify:FuzzCardLinks
+	./internal/notify:FuzzCardLinks \
+	./internal/usage:FuzzWalk \
+	./internal/usage:FuzzRows
 
 .PHONY: all build test vet unit fuzz fuzz-short bench demo screenshots package lint infra-check clean
 
@@ -68,6 +70,7 @@ bench:
 	scripts/bench.sh
 	scripts/bench-respond.sh
 	scripts/bench-consume.sh
+	scripts/bench-usage.sh
 
 # demo: the whole story against the simulated tenant, no cloud.
 demo:

@@ -55,6 +55,7 @@ locals {
     SPRESPONDER_MAIL_FROM                  = var.mail_from
     SPRESPONDER_SECURITY_CONTACT           = join(",", var.security_contacts)
     SPRESPONDER_PAGER_WEBHOOK              = local.keyvault_reference.pager_webhook
+    SPRESPONDER_SECURITY_PHONE_WEBHOOK     = local.keyvault_reference.phone_webhook
     SPRESPONDER_STAGE_DEADLINE             = var.stage_deadline
     SPRESPONDER_LOG_LEVEL                  = var.log_level
     SPRESPONDER_SHUTDOWN_TIMEOUT           = var.shutdown_timeout
@@ -91,5 +92,14 @@ locals {
     SPRESPONDER_ACT_KEY_PREVIOUS = local.keyvault_reference.act_key_previous
     SPRESPONDER_ACT_TTL          = var.act_ttl
     SPRESPONDER_ACT_GROUP        = var.act_group
+    # The use of a leaked credential (infra/usage.tf): the hub's retained
+    # events through a consumer group of its own, and a Log Analytics
+    # workspace that receives the sign-in logs, when one is named.
+    SPRESPONDER_USAGE_CONSUMER_GROUP   = azurerm_eventhub_consumer_group.usage.name
+    SPRESPONDER_USAGE_WORKSPACE        = var.usage_workspace_id
+    SPRESPONDER_USAGE_LOGANALYTICS_URL = "https://api.loganalytics.io/v1"
+    SPRESPONDER_USAGE_DEADLINE         = var.usage_deadline
+    SPRESPONDER_USAGE_MAX_BYTES        = tostring(var.usage_max_bytes)
+    SPRESPONDER_USAGE_WATCH            = var.usage_watch
   }
 }

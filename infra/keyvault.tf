@@ -12,6 +12,7 @@ locals {
     "teams-app-webhooks" = nonsensitive(length(var.teams_app_webhooks) > 0)
     "pager-webhook"      = nonsensitive(var.pager_webhook_url != null)
     "teams-bearer-token" = nonsensitive(var.teams_bearer_token != null)
+    "phone-webhook"      = nonsensitive(var.security_phone_webhook_url != null)
   }
 }
 
@@ -95,6 +96,20 @@ resource "azurerm_key_vault_secret" "teams_bearer_token" {
   depends_on = [azurerm_role_assignment.deployer_secrets_officer]
 }
 
+# tfsec:ignore:azure-keyvault-ensure-secret-expiry Webhook URLs have no expiry of their own (see teams_webhook).
+resource "azurerm_key_vault_secret" "phone_webhook" {
+  count = local.webhook_secrets["phone-webhook"] ? 1 : 0
+
+  name             = "security-phone-webhook"
+  key_vault_id     = azurerm_key_vault.main.id
+  content_type     = "text/uri-list"
+  value_wo         = var.security_phone_webhook_url
+  value_wo_version = var.webhook_secrets_version
+  tags             = local.tags
+
+  depends_on = [azurerm_role_assignment.deployer_secrets_officer]
+}
+
 locals {
   # App setting values: a versionless reference (a new secret version
   # reaches the app when the platform refreshes references, within a day, or
@@ -107,6 +122,7 @@ locals {
     teams_bearer_token = join("", [for s in azurerm_key_vault_secret.teams_bearer_token : "@Microsoft.KeyVault(SecretUri=${s.versionless_id})"])
     act_key            = join("", [for s in azurerm_key_vault_secret.act_key : "@Microsoft.KeyVault(SecretUri=${s.versionless_id})"])
     act_key_previous   = join("", [for s in azurerm_key_vault_secret.act_key_previous : "@Microsoft.KeyVault(SecretUri=${s.versionless_id})"])
+    phone_webhook      = join("", [for s in azurerm_key_vault_secret.phone_webhook : "@Microsoft.KeyVault(SecretUri=${s.versionless_id})"])
   }
 
   # Secret-scoped role assignments for the identity that resolves the
@@ -118,5 +134,6 @@ locals {
     { for s in azurerm_key_vault_secret.teams_bearer_token : "teams-bearer-token" => s.resource_versionless_id },
     { for s in azurerm_key_vault_secret.act_key : "act-key" => s.resource_versionless_id },
     { for s in azurerm_key_vault_secret.act_key_previous : "act-key-previous" => s.resource_versionless_id },
+    { for s in azurerm_key_vault_secret.phone_webhook : "security-phone-webhook" => s.resource_versionless_id },
   )
 }

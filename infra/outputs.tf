@@ -46,6 +46,7 @@ output "eventhub_consumer_groups" {
   value = {
     responder = azurerm_eventhub_consumer_group.responder.name
     oncall    = azurerm_eventhub_consumer_group.oncall.name
+    usage     = azurerm_eventhub_consumer_group.usage.name
   }
 }
 

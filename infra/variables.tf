@@ -246,6 +246,18 @@ variable "pager_webhook_url" {
   }
 }
 
+variable "security_phone_webhook_url" {
+  description = "SPRESPONDER_SECURITY_PHONE_WEBHOOK: webhook (JSON) that phones the security contact, for the tiers whose rules-file reach section says phone: true. Null: none (such a rules file is then refused)."
+  type        = string
+  default     = null
+  sensitive   = true
+
+  validation {
+    condition     = var.security_phone_webhook_url == null || can(regex("^https://[^\\s]+$", var.security_phone_webhook_url))
+    error_message = "security_phone_webhook_url must be an https URL (value not shown: it is a secret)."
+  }
+}
+
 variable "webhook_secrets_version" {
   description = "Raise by one to write changed webhook URLs into Key Vault (write-only values cannot be compared with what is stored)."
   type        = number
@@ -663,5 +675,55 @@ variable "act_auth_client_id" {
   validation {
     condition     = var.act_auth_client_id == null || can(regex("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", var.act_auth_client_id))
     error_message = "act_auth_client_id must be a lowercase client id (GUID), or null."
+  }
+}
+
+variable "usage_workspace_id" {
+  description = "SPRESPONDER_USAGE_WORKSPACE: workspace id (GUID) of a Log Analytics workspace that receives the tenant's ServicePrincipalSignInLogs, read for the use of a leaked credential. Empty: not read (the hub's retained events still are)."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.usage_workspace_id == "" || can(regex("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", var.usage_workspace_id))
+    error_message = "usage_workspace_id must be empty or a workspace id: a lowercase GUID."
+  }
+}
+
+variable "usage_workspace_resource_id" {
+  description = "ARM resource id of the same workspace: the responder's identity is given Log Analytics Reader on it. Empty: no role assignment (give it by hand, or the use says \"permission Log Analytics Reader missing\")."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.usage_workspace_resource_id == "" || can(regex("(?i)^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft.OperationalInsights/workspaces/[^/]+$", var.usage_workspace_resource_id))
+    error_message = "usage_workspace_resource_id must be empty or a Log Analytics workspace resource id."
+  }
+}
+
+variable "usage_deadline" {
+  description = "SPRESPONDER_USAGE_DEADLINE: how long reading the use of a credential may take after containment, before the notice."
+  type        = string
+  default     = "10s"
+  validation {
+    condition     = can(regex("^[0-9]+(ms|s|m)$", var.usage_deadline))
+    error_message = "usage_deadline must be a Go duration such as 10s."
+  }
+}
+
+variable "usage_max_bytes" {
+  description = "SPRESPONDER_USAGE_MAX_BYTES: most bytes of retained events one read of the hub for the use of a credential takes."
+  type        = number
+  default     = 268435456
+  validation {
+    condition     = var.usage_max_bytes >= 1048576 && var.usage_max_bytes <= 4294967296
+    error_message = "usage_max_bytes must be between 1 MiB and 4 GiB."
+  }
+}
+
+variable "usage_watch" {
+  description = "SPRESPONDER_USAGE_WATCH: for how long after an incident opens the stream's sign-ins with its keys are attached to it (a success after the removal pages). 0s: off."
+  type        = string
+  default     = "7d"
+  validation {
+    condition     = can(regex("^[0-9]+(ms|s|m|h|d)$", var.usage_watch))
+    error_message = "usage_watch must be a Go duration such as 7d."
   }
 }

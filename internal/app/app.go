@@ -31,6 +31,7 @@ import (
 	"github.com/spresponder/spresponder/internal/replay"
 	"github.com/spresponder/spresponder/internal/rules"
 	"github.com/spresponder/spresponder/internal/server"
+	keyuse "github.com/spresponder/spresponder/internal/usage"
 )
 
 // Env is the process environment the app reads.
@@ -60,7 +61,7 @@ Usage:
   spresponder incidents list|show|redrive|resolve   inspect and act on the incident ledger
   spresponder killswitch on|off|status [--reason R]  the kill switch every instance, replay and redrive obeys
   spresponder investigate ID [--refresh]       what the incident's leaked credential could do (its reach, tiered);
-                                               its use (sign-ins with the key) is not built yet
+                                               and its use (sign-ins with the key since the leak)
   spresponder setup --identity ID [--apply] [--enable]   grant the managed identity the Graph permissions the rules need and
                                                create the Conditional Access block policy (a plan, by default)
   spresponder check [--format json]            preflight: credential, permissions, licence, block policy, diagnostic
@@ -159,14 +160,11 @@ func loadConfig(env Env) (config.Config, error) {
 }
 
 func newIntake(cfg config.Config, keeper quarantine.Keeper, nets *capolicy.Networks, log *zap.Logger, now func() time.Time) *intake.Intake {
-	opts := detect.Options{
-		FailedSecretThreshold: cfg.FailedSecretThreshold,
-		FailedSecretCodes:     cfg.FailedSecretCodes,
-	}
-	if nets != nil {
-		opts.AllowedNetworks, opts.PolicyChanged = nets.For, nets.Invalidate
-	}
-	return intake.New(intake.Config{AllowedTenants: cfg.Tenants, MaxEventBytes: cfg.MaxEventBytes, Detect: opts}, keeper, log, now)
+	return newWatchingIntake(cfg, keeper, nets, nil, log, now)
+}
+
+func newWatchingIntake(cfg config.Config, keeper quarantine.Keeper, nets *capolicy.Networks, watch *keyuse.Watch, log *zap.Logger, now func() time.Time) *intake.Intake {
+	return intake.New(intake.Config{AllowedTenants: cfg.Tenants, MaxEventBytes: cfg.MaxEventBytes, Detect: detectOptions(cfg, nets, watch)}, keeper, log, now)
 }
 
 func serve(ctx context.Context, args []string, env Env) error {
@@ -190,7 +188,7 @@ func serve(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	pl, err := newPipeline(ctx, cfg, log, env.Now)
+	pl, err := newPipeline(ctx, cfg, getenvOf(env), log, env.Now)
 	if err != nil {
 		return err
 	}
@@ -381,8 +379,8 @@ func runReplay(ctx context.Context, args []string, env Env) error {
 		return nothingRead
 	}
 	if enforce {
-		fmt.Fprintf(env.Stdout, "\nexecuted by %s: %d incident(s), %d already known, %d blocked sign-in(s) attached as proof, %d signal(s) no rule acts on\n",
-			*operator, len(out.Claimed), len(out.Duplicates), out.Proof, out.Ignored)
+		fmt.Fprintf(env.Stdout, "\nexecuted by %s: %d incident(s), %d already known, %d blocked sign-in(s) attached as proof, %d sign-in(s) with an incident's key attached as its use, %d signal(s) no rule acts on\n",
+			*operator, len(out.Claimed), len(out.Duplicates), out.Proof, out.Use, out.Ignored)
 	} else {
 		fmt.Fprintf(env.Stdout, "\nplan (dry-run: nothing was changed; run again with --execute to act): %d incident(s), %d signal(s) no rule acts on\n",
 			len(out.Incidents), out.Ignored)

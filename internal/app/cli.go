@@ -91,7 +91,7 @@ var topics = map[string]topic{
 	},
 	"investigate": {
 		usage:   "spresponder investigate ID [--refresh] [--timeout D] [--format table|json]",
-		summary: "What the incident's leaked credential could do: its application permissions, directory roles and delegated grants, each tiered critical, high or normal (recorded after containment; --refresh reads them from Graph now). Use of the credential (its sign-ins) is not built yet, and the command says so.",
+		summary: "What the incident's leaked credential could do: its application permissions, directory roles and delegated grants, each tiered critical, high or normal and its use: every sign-in with the key since the detection, from the hub's retained events and Log Analytics, successes and failures, address, location, resource and Conditional Access result (both recorded after containment; --refresh reads them now).",
 		examples: []string{
 			"spresponder investigate inc-0123456789abcdef01234567",
 			"spresponder investigate inc-0123456789abcdef01234567 --refresh --format json",

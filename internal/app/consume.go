@@ -59,7 +59,7 @@ func runConsume(ctx context.Context, args []string, env Env) error {
 	if cc.Checkpoints, err = consume.NewCheckpoints(ctx, cpc); err != nil {
 		return err
 	}
-	pl, err := newPipeline(ctx, cfg, log, env.Now)
+	pl, err := newPipeline(ctx, cfg, getenvOf(env), log, env.Now)
 	if err != nil {
 		return err
 	}

@@ -276,6 +276,9 @@ func writeIncident(w io.Writer, in *incident.Incident, plan bool) {
 	if in.Reach != nil || in.Step(incident.StepContain).State == incident.Done {
 		writeReach(w, in.Reach)
 	}
+	if in.Use != nil || in.Step(incident.StepContain).State == incident.Done {
+		writeUse(w, in.Use)
+	}
 	fmt.Fprintf(w, "  history\n")
 	for _, e := range in.History {
 		actor := ""

@@ -14,20 +14,15 @@ import (
 )
 
 // investigate answers "what could the leaked credential do, and was it
-// used?" for one incident. The first half is built: the reach recorded
-// after containment, or read afresh with --refresh. The second half, use
-// of the credential (sign-ins with this key from the hub's retained events
-// or Log Analytics through azlogs), is NOT built yet, and the command says
-// so rather than print nothing.
-
-// useNotBuilt is printed by investigate until the use of the credential
-// is built.
-const useNotBuilt = "use of the credential: NOT BUILT YET: sign-ins with this key from the Event Hub's retained events or Log Analytics are not read; look in the app's service-principal sign-in logs (Entra admin center > Enterprise applications > Sign-in logs) for the key id"
+// used?" for one incident: the reach recorded after containment and the
+// use (sign-ins with the incident's keys since the detection, from the
+// hub's retained events and Log Analytics, plus those the stream attached
+// since), or both read afresh with --refresh.
 
 func runInvestigate(ctx context.Context, args []string, env Env) error {
 	fs := newFlags("investigate", env)
-	refresh := fs.Bool("refresh", false, "read the reach from Graph now instead of the one recorded after containment")
-	timeout := fs.Duration("timeout", 20*time.Second, "how long the Graph reads may take with --refresh")
+	refresh := fs.Bool("refresh", false, "read the reach from Graph and the use from the hub and Log Analytics now, instead of what was recorded after containment")
+	timeout := fs.Duration("timeout", 2*time.Minute, "how long the reads may take with --refresh")
 	format := fs.String("format", "table", "table or json")
 	rest := args
 	var id string
@@ -75,20 +70,39 @@ func runInvestigate(ctx context.Context, args []string, env Env) error {
 		cancel()
 		r, source = &fresh, "read from Graph now (not recorded)"
 	}
+	u := in.Use
+	useSource := "recorded after containment"
+	if *refresh || u == nil || u.At.IsZero() {
+		g, err := newUsage(cfg, getenvOf(env), NewLogger(env.Stderr, cfg.LogLevel), env.Now)
+		if err != nil {
+			return err
+		}
+		uctx, cancel := context.WithTimeout(ctx, *timeout)
+		fresh := g.Use(uctx, in)
+		cancel()
+		if u != nil {
+			// What the stream attached stays part of the answer.
+			fresh.Add(u.SignIns...)
+			fresh.StillWorks = u.StillWorks
+		}
+		u, useSource = &fresh, "read now from the hub and Log Analytics (not recorded)"
+	}
 	if *format == "json" {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(struct {
-			Incident string          `json:"incident"`
-			Reach    *incident.Reach `json:"reach"`
-			Source   string          `json:"source"`
-			Use      string          `json:"use"`
-		}{in.ID, r, source, useNotBuilt})
+			Incident  string          `json:"incident"`
+			Reach     *incident.Reach `json:"reach"`
+			Source    string          `json:"source"`
+			Use       *incident.Use   `json:"use"`
+			UseSource string          `json:"useSource"`
+		}{in.ID, r, source, u, useSource})
 	}
 	fmt.Fprintf(env.Stdout, "incident %s  app %s  service principal %s\n", in.ID, orDash(in.App.DisplayName), orDash(in.App.ServicePrincipalID))
 	fmt.Fprintf(env.Stdout, "  reach    %s\n", source)
 	writeReach(env.Stdout, r)
-	fmt.Fprintf(env.Stdout, "  %s\n", useNotBuilt)
+	fmt.Fprintf(env.Stdout, "  use      %s\n", useSource)
+	writeUse(env.Stdout, u)
 	return nil
 }
 
@@ -114,5 +128,38 @@ func writeReach(w io.Writer, r *incident.Reach) {
 	}
 	for _, u := range r.Unknown {
 		fmt.Fprintf(w, "           %s\n", u)
+	}
+}
+
+// writeUse prints every sign-in with the key kept on the incident, oldest
+// first, then where it was read and what could not be.
+func writeUse(w io.Writer, u *incident.Use) {
+	if u == nil {
+		fmt.Fprintf(w, "  use      not read (read after containment for verified incidents; spresponder investigate ID reads it now)\n")
+		return
+	}
+	fmt.Fprintf(w, "  use      %d sign-in(s) with the key since %s: %d succeeded, %d failed\n", u.Total(), u.Since.UTC().Format(time.RFC3339), u.Successes, u.Failures)
+	if s := u.StillWorks; s != nil {
+		fmt.Fprintf(w, "           STILL WORKS: sign-in %s succeeded after the key's removal, from %s %s\n", s.ID, orDash(s.IPAddress), s.Location)
+	}
+	for _, s := range u.SignIns {
+		after := ""
+		if s.AfterRemoval {
+			after = " AFTER REMOVAL"
+		}
+		fmt.Fprintf(w, "           %s %s%s  key %s  from %s (%s)  to %s  conditional access %s  [%s]\n", s.Time.UTC().Format(time.RFC3339), s.Outcome(), after,
+			orDash(s.KeyID), orDash(s.IPAddress), orDash(s.Location), orDash(s.Resource), orDash(s.CAStatus), s.Source)
+	}
+	if n := u.Total() - len(u.SignIns); n > 0 {
+		fmt.Fprintf(w, "           (%d more not kept on the incident: the first and the latest %d are)\n", n, incident.MaxUseSignIns)
+	}
+	for _, s := range u.Sources {
+		fmt.Fprintf(w, "           read: %s\n", s)
+	}
+	for _, s := range u.Unknown {
+		fmt.Fprintf(w, "           %s\n", s)
+	}
+	for _, s := range u.Unreadable {
+		fmt.Fprintf(w, "           unreadable: %s\n", s)
 	}
 }

@@ -26,8 +26,8 @@ type pipeline struct {
 	sweep sweeper
 }
 
-func newPipeline(ctx context.Context, cfg config.Config, log *zap.Logger, now func() time.Time) (*pipeline, error) {
-	sys, err := build(ctx, cfg, log, now, buildOptions{})
+func newPipeline(ctx context.Context, cfg config.Config, getenv func(string) string, log *zap.Logger, now func() time.Time) (*pipeline, error) {
+	sys, err := build(ctx, cfg, log, now, buildOptions{getenv: getenv})
 	if err != nil {
 		return nil, err
 	}
@@ -40,14 +40,17 @@ func newPipeline(ctx context.Context, cfg config.Config, log *zap.Logger, now fu
 			log.Warn("allowed networks from Conditional Access not loaded yet (the timer retries)", zap.Error(err))
 		}
 	}()
+	if sys.watch != nil {
+		go refreshWatch(ctx, sys.watch, sys.ledger, log, now)
+	}
 	hb := newHeartbeat(sys, log, now)
 	pl := &pipeline{
 		sys:  sys,
 		nets: nets,
 		// Quarantined input goes to the ledger with everything else.
-		in:    newIntake(cfg, sys.ledger, nets, log, now),
+		in:    newWatchingIntake(cfg, sys.ledger, nets, sys.watch, log, now),
 		hb:    hb,
-		sweep: sweeper{sys: sys, nets: nets, heartbeat: hb, log: log},
+		sweep: sweeper{sys: sys, nets: nets, heartbeat: hb, watch: sys.watch, now: now, log: log},
 	}
 	switch {
 	case cfg.Reconcile && len(cfg.Tenants) > 0:

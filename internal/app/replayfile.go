@@ -18,6 +18,7 @@ import (
 	"github.com/spresponder/spresponder/internal/replay"
 	"github.com/spresponder/spresponder/internal/rules"
 	"github.com/spresponder/spresponder/internal/server"
+	keyuse "github.com/spresponder/spresponder/internal/usage"
 )
 
 // filesFlag collects --file, which may be given more than once.
@@ -42,7 +43,7 @@ func replayFiles(ctx context.Context, cfg config.Config, env Env, log *zap.Logge
 		opt.Tenant = cfg.Tenants[0] // the directory of a Log Analytics export without AADTenantId
 	}
 	keeper := quarantine.Dir{Path: filepath.Join(cfg.StateDir, "quarantine")}
-	in := newIntakeWith(cfg, keeper, replayNetworks(ctx, cfg, rs, log, detectOnly), log, env.Now, true)
+	in := newIntakeWith(cfg, keeper, replayNetworks(ctx, cfg, rs, log, detectOnly), replayWatch(ctx, cfg, log, env.Now, detectOnly), log, env.Now, true)
 	reports := env.Stdout
 	if format == "json" {
 		reports = env.Stderr
@@ -107,16 +108,8 @@ func (e errNothingRead) Error() string {
 	return fmt.Sprintf("nothing could be read from %s (see the report above: every item was quarantined, or the file is not one replay reads)", strings.Join(e.files, ", "))
 }
 
-func newIntakeWith(cfg config.Config, keeper quarantine.Keeper, nets *capolicy.Networks, log *zap.Logger, now func() time.Time, notes bool) *intake.Intake {
-	in := newIntake(cfg, keeper, nets, log, now)
-	if !notes {
-		return in
-	}
-	opts := detect.Options{FailedSecretThreshold: cfg.FailedSecretThreshold, FailedSecretCodes: cfg.FailedSecretCodes}
-	if nets != nil {
-		opts.AllowedNetworks, opts.PolicyChanged = nets.For, nets.Invalidate
-	}
-	return intake.New(intake.Config{AllowedTenants: cfg.Tenants, MaxEventBytes: cfg.MaxEventBytes, Detect: opts, Notes: true}, keeper, log, now)
+func newIntakeWith(cfg config.Config, keeper quarantine.Keeper, nets *capolicy.Networks, watch *keyuse.Watch, log *zap.Logger, now func() time.Time, notes bool) *intake.Intake {
+	return intake.New(intake.Config{AllowedTenants: cfg.Tenants, MaxEventBytes: cfg.MaxEventBytes, Detect: detectOptions(cfg, nets, watch), Notes: notes}, keeper, log, now)
 }
 
 // replayNetworks is the allowed-networks cache of a replay, refreshed from

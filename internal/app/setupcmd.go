@@ -219,6 +219,7 @@ func newChecker(cfg config.Config, rs *rules.Set) (*setup.Checker, error) {
 		Categories:         setup.Categories(rs),
 		MailFrom:           cfg.MailFrom,
 		Ledger:             ledgerProbe(cfg),
+		Use:                useProbes(cfg, zap.NewNop(), time.Now),
 		Dial:               (&net.Dialer{Timeout: 3 * time.Second}).DialContext,
 	}
 	ck.Webhooks = append(ck.Webhooks, setup.Webhook{Name: "Teams", Setting: "SPRESPONDER_TEAMS_WEBHOOK", URL: cfg.TeamsWebhook})

@@ -29,6 +29,7 @@ import (
 	"github.com/spresponder/spresponder/internal/reach"
 	"github.com/spresponder/spresponder/internal/reconcile"
 	"github.com/spresponder/spresponder/internal/rules"
+	keyuse "github.com/spresponder/spresponder/internal/usage"
 )
 
 // system is everything the response pipeline needs, built from config.
@@ -44,6 +45,9 @@ type system struct {
 	// the Sweep refreshes it, detection reads the allowed networks from it
 	// and audit records of policy changes invalidate it.
 	policies *capolicy.Networks
+	// watch holds the keys of recent incidents, whose every sign-in in
+	// the stream is attached to them (nil: SPRESPONDER_USAGE_WATCH=0s).
+	watch *keyuse.Watch
 }
 
 // buildOptions vary the system for the CLI.
@@ -59,6 +63,9 @@ type buildOptions struct {
 	// shared is the system serve built: an HTTP replay reuses its Graph
 	// client and its ledger instead of opening new ones per request.
 	shared *system
+	// getenv reads the Functions host's settings (the Entra hub's
+	// namespace and name) for the use reader; nil: the hub is not read.
+	getenv func(string) string
 }
 
 // planGuards reads the shared switches and decisions from the real ledger
@@ -197,9 +204,30 @@ func build(ctx context.Context, cfg config.Config, log *zap.Logger, now func() t
 	if o.shared != nil {
 		policies = o.shared.policies
 	}
-	r := playbook.New(gr, store, playbook.FromRules(rs), br, notifier, pgr, pcfg, log, now, playbook.WithGuards(guards), playbook.WithReach(assessor, 5*time.Second),
-		playbook.WithPolicyCache(policies))
-	sys := &system{cfg: cfg, rules: rs, ledger: led, store: store, graph: gr, responder: r, policies: policies}
+	// The use of the credential likewise, within SPRESPONDER_USAGE_DEADLINE.
+	use, err := newUsage(cfg, o.getenv, log, now)
+	if err != nil {
+		return nil, err
+	}
+	// The keys of the incidents handled here are watched at once; the
+	// Sweep refreshes the rest from the ledger (pipeline).
+	var watch *keyuse.Watch
+	if cfg.UsageWatch > 0 {
+		watch = keyuse.NewWatch(cfg.UsageWatch)
+	}
+	opts := []playbook.Option{playbook.WithGuards(guards), playbook.WithReach(assessor, 5*time.Second), playbook.WithUse(use, cfg.UsageDeadline),
+		playbook.WithPolicyCache(policies)}
+	if watch != nil {
+		opts = append(opts, playbook.WithWatch(watch))
+	}
+	switch phone, err := newPhone(cfg, rs, store, log, now); {
+	case err != nil:
+		return nil, err
+	case phone != nil:
+		opts = append(opts, playbook.WithPhone(phone))
+	}
+	r := playbook.New(gr, store, playbook.FromRules(rs), br, notifier, pgr, pcfg, log, now, opts...)
+	sys := &system{cfg: cfg, rules: rs, ledger: led, store: store, graph: gr, responder: r, policies: policies, watch: watch}
 	sys.pager = pg
 	return sys, nil
 }
@@ -267,6 +295,8 @@ type sweeper struct {
 	nets      *capolicy.Networks
 	reconcile *reconcile.Reconciler // nil: SPRESPONDER_RECONCILE=false
 	heartbeat *reconcile.Heartbeat
+	watch     *keyuse.Watch // nil: SPRESPONDER_USAGE_WATCH=0s
+	now       func() time.Time
 	log       *zap.Logger
 }
 
@@ -284,6 +314,9 @@ func (s sweeper) Sweep(ctx context.Context) (string, error) {
 	}
 	var sums []string
 	var errs []error
+	if s.watch != nil {
+		refreshWatch(ctx, s.watch, s.sys.ledger, s.log, s.now)
+	}
 	sum, err := s.sys.responder.Sweep(ctx, s.sys.store, s.log)
 	sums, errs = append(sums, sum), append(errs, err)
 	if s.reconcile != nil {

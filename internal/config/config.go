@@ -61,7 +61,8 @@ var Settings = []Setting{
 	{"SPRESPONDER_MAIL_FROM", "(empty)", "Mailbox (UPN or id) the owner emails are sent from through Graph sendMail (permission Mail.Send)."},
 	{"SPRESPONDER_SECURITY_CONTACT", "(empty)", "Comma-separated security addresses: always copied, and the only recipients for apps without a reachable owner. Required when email is on."},
 	{"SPRESPONDER_PAGER_WEBHOOK", "(empty)", "On-call webhook (JSON) for incidents that need a human. A secret: never logged."},
-	{"SPRESPONDER_HUB_CONNECTION_STRING", "(empty)", "`replay --hub`, `selftest` and `consume` against the emulator or for development: an Event Hubs connection string. Empty: the namespace (`EntraEventHub__fullyQualifiedNamespace`, for `consume` SPRESPONDER_CONSUME_NAMESPACE) with the managed identity or your login. A secret."},
+	{"SPRESPONDER_HUB_CONNECTION_STRING", "(empty)", "`replay --hub`, `selftest`, `consume` and the use reader against the emulator or for development: an Event Hubs connection string. Empty: the namespace (`EntraEventHub__fullyQualifiedNamespace`, for `consume` SPRESPONDER_CONSUME_NAMESPACE) with the managed identity or your login. A secret."},
+	{"SPRESPONDER_SECURITY_PHONE_WEBHOOK", "(empty)", "Webhook (JSON, the on-call page's shape) that phones the security contact, for the tiers whose rules-file reach section says `phone: true`; required when one does. A secret: never logged."},
 	{"SPRESPONDER_ARM_URL", "https://management.azure.com", "Azure Resource Manager endpoint `spresponder check` reads Entra's diagnostic settings from (tests point it at a local server)."},
 	{"SPRESPONDER_STARTUP_CHECK_TIMEOUT", "5s", "`serve` runs `spresponder check` in the background at start-up and logs one summary line; this bounds it. `0s` turns it off."},
 	{"SPRESPONDER_STAGE_DEADLINE", "60s", "How long one run of an incident's stages may take before it is parked for the timer."},
@@ -87,6 +88,12 @@ var Settings = []Setting{
 	{"SPRESPONDER_CONSUME_UPDATE_INTERVAL", "10s", "`consume`: how often an instance renews its partitions and claims its share of the others (the Processor's load balancing)."},
 	{"SPRESPONDER_CONSUME_OWNERSHIP_EXPIRY", "60s", "`consume`: a partition whose owner has not renewed it for this long is taken over by another instance (after a crash; a clean stop gives partitions up at once). At least twice SPRESPONDER_CONSUME_UPDATE_INTERVAL."},
 	{"SPRESPONDER_CONSUME_SWEEP_INTERVAL", "2m", "`consume`: how often each instance runs the Sweep (re-drive, reconcile, heartbeat) that the Function App's timer runs; `0s` when a Function App still sweeps the same ledger."},
+	{"SPRESPONDER_USAGE_CONSUMER_GROUP", "(empty)", "Consumer group of the Entra event hub that the use of a leaked credential (sign-ins with its key since the detection) is read through, from the hub's retained events, read only and without checkpoints; one of its own, never the Function App's. Empty: the hub is not read for use."},
+	{"SPRESPONDER_USAGE_WORKSPACE", "(empty)", "Log Analytics workspace id (a GUID) that receives the tenant's ServicePrincipalSignInLogs: the use of a leaked credential is also read from AADServicePrincipalSignInLogs there (managed identity; role Log Analytics Reader on the workspace). Empty: not read."},
+	{"SPRESPONDER_USAGE_LOGANALYTICS_URL", "https://api.loganalytics.io/v1", "Log Analytics query API endpoint (tests and the demo point it at a local server)."},
+	{"SPRESPONDER_USAGE_DEADLINE", "10s", "How long reading the use of a credential may take after containment, before the notice; what is not read by then is said (\"not read in time\"), and `spresponder investigate ID --refresh` reads it without this bound."},
+	{"SPRESPONDER_USAGE_MAX_BYTES", "268435456", "Most bytes of retained events one read of the hub for the use of a credential takes (with at most 50000 events and 7 days); past it the use says it is partial."},
+	{"SPRESPONDER_USAGE_WATCH", "7d", "For how long after an incident opens every sign-in with its keys that arrives in the stream is attached to it, and a success after the key's removal pages on-call. `0s` turns it off."},
 	{"SPRESPONDER_LOG_LEVEL", "info", "debug, info, warn or error. Logs are JSON on stdout (the host records stderr as errors)."},
 	{"SPRESPONDER_SHUTDOWN_TIMEOUT", "30s", "How long SIGTERM waits for invocations in flight."},
 }
@@ -123,6 +130,7 @@ type Config struct {
 	MailFrom         string
 	SecurityContacts []string
 	PagerWebhook     string
+	PhoneWebhook     string
 	StageDeadline    time.Duration
 
 	// Reconcile and heartbeat (internal/reconcile).
@@ -152,13 +160,21 @@ type Config struct {
 
 	// Consume holds the settings of `spresponder consume` (consume.go).
 	Consume Consume
+
+	// The use of a leaked credential (internal/usage).
+	UsageConsumerGroup   string
+	UsageWorkspace       string
+	UsageLogAnalyticsURL string
+	UsageDeadline        time.Duration
+	UsageMaxBytes        int64
+	UsageWatch           time.Duration
 }
 
 // Secrets lists the configured values that must never appear in a log
 // line or an error.
 func (c Config) Secrets() []string {
 	var out []string
-	for _, s := range []string{c.TeamsWebhook, c.PagerWebhook, c.TeamsBearerToken} {
+	for _, s := range []string{c.TeamsWebhook, c.PagerWebhook, c.PhoneWebhook, c.TeamsBearerToken} {
 		if s != "" {
 			out = append(out, s)
 		}
@@ -309,6 +325,7 @@ func Load(get Getenv, environ Environ) (Config, error) {
 	c.ManagedIdentity = val("SPRESPONDER_MANAGED_IDENTITY_CLIENT_ID")
 	c.TeamsWebhook = val("SPRESPONDER_TEAMS_WEBHOOK")
 	c.PagerWebhook = val("SPRESPONDER_PAGER_WEBHOOK")
+	c.PhoneWebhook = val("SPRESPONDER_SECURITY_PHONE_WEBHOOK")
 	for _, pair := range strings.Split(val("SPRESPONDER_TEAMS_APP_WEBHOOKS"), ";") {
 		if pair = strings.TrimSpace(pair); pair == "" {
 			continue
@@ -372,6 +389,7 @@ func Load(get Getenv, environ Environ) (Config, error) {
 	}
 	act, actErrs := loadAct(val)
 	c.Act, errs = act, append(errs, actErrs...)
+	loadUsage(&c, &errs, val)
 	c.MailFrom = val("SPRESPONDER_MAIL_FROM")
 	for _, a := range strings.Split(val("SPRESPONDER_SECURITY_CONTACT"), ",") {
 		if a = strings.TrimSpace(a); a != "" {

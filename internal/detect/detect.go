@@ -37,6 +37,13 @@ type Options struct {
 	// a named location: the responder's cache of them is then stale
 	// (capolicy.Networks.Invalidate). nil: not called.
 	PolicyChanged func()
+	// WatchedKey reports whether a key is one an incident already names
+	// (a leaked key, removed or about to be): every sign-in with it,
+	// success or failure, is a KeySignIn signal, attached to the incident
+	// as the use of the credential. nil watches nothing. Called with the
+	// ids as they appear in the record, on the hot path: it must not
+	// allocate.
+	WatchedKey func(servicePrincipalID, keyID []byte) bool
 }
 
 const (

@@ -48,7 +48,9 @@ func FuzzSignInScreen(f *testing.F) {
 		if err != nil || sc.Properties < 0 {
 			return
 		}
-		b := NewBatch(Options{})
+		// The sample's key is watched, so the screen is held to the
+		// KeySignIn path too.
+		b := NewBatch(Options{WatchedKey: func(_, key []byte) bool { return string(key) == "dbcd79c0-c3ea-46b9-9604-ff40d43b8618" }})
 		v, err := entra.ScanSignIn(rec, sc.Properties)
 		if err != nil {
 			return

@@ -40,6 +40,10 @@ const (
 	// that was never given the new one. An operational problem, not an
 	// attack: the default rules open no incident for it.
 	ExpiredSecretSignIns Kind = "expiredSecretSignIns"
+	// KeySignIn: a sign-in, of any outcome, with a key an incident names
+	// (Options.WatchedKey): the use of a leaked credential, attached to
+	// its incident. A success after the key's removal pages on-call.
+	KeySignIn Kind = "keySignIn"
 	// CredentialChange: an AuditLogs credential-management activity on an
 	// application or service principal (the responder's own removals show up
 	// here too, which later confirms them). It has fields of its own:
@@ -80,28 +84,32 @@ func (s Source) PathOf() string {
 // Signal is one fact worth acting on. The JSON names are a stable contract
 // (spresponder replay --format json prints them; later stages persist them).
 type Signal struct {
-	Kind               Kind      `json:"kind"`
-	TenantID           string    `json:"tenantId"`
-	AppID              string    `json:"appId"`
-	ServicePrincipalID string    `json:"servicePrincipalId"`
-	DisplayName        string    `json:"displayName,omitempty"`
-	KeyIDs             []string  `json:"keyIds"`
-	Thumbprint         string    `json:"thumbprint,omitempty"`
-	CredentialType     string    `json:"credentialType,omitempty"`
-	DetectionID        string    `json:"detectionId"`
-	RiskEventType      string    `json:"riskEventType"`
-	RiskLevel          string    `json:"riskLevel"`
-	RiskState          string    `json:"riskState,omitempty"`
-	RiskDetail         string    `json:"riskDetail,omitempty"`
-	IPAddress          string    `json:"ipAddress,omitempty"`
-	Location           string    `json:"location,omitempty"`
-	ErrorCode          int       `json:"errorCode,omitempty"`
-	PolicyIDs          []string  `json:"policyIds,omitempty"`
-	Count              int       `json:"count,omitempty"` // records folded into this signal
-	Activity           string    `json:"activity,omitempty"`
-	Time               time.Time `json:"time"`                  // the record's own time
-	DetectedTime       time.Time `json:"detectedTime,omitzero"` // when Entra detected it
-	Source             Source    `json:"source"`
+	Kind               Kind     `json:"kind"`
+	TenantID           string   `json:"tenantId"`
+	AppID              string   `json:"appId"`
+	ServicePrincipalID string   `json:"servicePrincipalId"`
+	DisplayName        string   `json:"displayName,omitempty"`
+	KeyIDs             []string `json:"keyIds"`
+	Thumbprint         string   `json:"thumbprint,omitempty"`
+	CredentialType     string   `json:"credentialType,omitempty"`
+	DetectionID        string   `json:"detectionId"`
+	RiskEventType      string   `json:"riskEventType"`
+	RiskLevel          string   `json:"riskLevel"`
+	RiskState          string   `json:"riskState,omitempty"`
+	RiskDetail         string   `json:"riskDetail,omitempty"`
+	IPAddress          string   `json:"ipAddress,omitempty"`
+	Location           string   `json:"location,omitempty"`
+	ErrorCode          int      `json:"errorCode,omitempty"`
+	PolicyIDs          []string `json:"policyIds,omitempty"`
+	// Resource and CAStatus: a sign-in's resource (display name) and
+	// Conditional Access status (KeySignIn signals).
+	Resource     string    `json:"resource,omitempty"`
+	CAStatus     string    `json:"caStatus,omitempty"`
+	Count        int       `json:"count,omitempty"` // records folded into this signal
+	Activity     string    `json:"activity,omitempty"`
+	Time         time.Time `json:"time"`                  // the record's own time
+	DetectedTime time.Time `json:"detectedTime,omitzero"` // when Entra detected it
+	Source       Source    `json:"source"`
 
 	// Credential changes (Kind CredentialChange) only.
 	AuditID        string   `json:"auditId,omitempty"`        // the audit record's id

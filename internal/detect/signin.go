@@ -154,6 +154,9 @@ func (b *Batch) signInMatters(v entra.SignInView) bool {
 	if int(code) == BlockedByConditionalAccess || slices.Contains(b.opts.FailedSecretCodes, int(code)) {
 		return true
 	}
+	if b.opts.WatchedKey != nil && len(v.CredentialKeyID) > 0 && b.opts.WatchedKey(v.ServicePrincipalID, v.CredentialKeyID) {
+		return true
+	}
 	if code == 0 && b.opts.AllowedNetworks != nil {
 		if nets := b.opts.AllowedNetworks(v.AppID, v.ServicePrincipalID); len(nets) > 0 {
 			return !inNetworks(string(v.IPAddress), nets)
@@ -214,6 +217,17 @@ func (b *Batch) SignInSignals(si entra.SignIn, src Source) []Signal {
 		}
 		out = append(out, s)
 		return out // a refused sign-in is proof of the block, not a new risk
+	case b.watched(p.ServicePrincipalID, p.ServicePrincipalCredentialKeyID):
+		// A key an incident names: whatever else the sign-in says, it is
+		// the use of that credential, and belongs to that incident (a
+		// risk rating or a failed secret of it is no new incident).
+		s := base
+		s.Kind = KeySignIn
+		s.Resource = p.ResourceDisplayName
+		s.CAStatus = p.ConditionalAccessStatus
+		s.RiskLevel = firstNonEmpty(p.RiskLevelDuringSignIn, p.RiskLevelAggregated)
+		s.RiskState = p.RiskState
+		return append(out, s)
 	case slices.Contains(b.opts.FailedSecretCodes, code):
 		s := base
 		s.Kind = FailedSecretSignIns
@@ -246,4 +260,10 @@ func (b *Batch) SignInSignals(si entra.SignIn, src Source) []Signal {
 		}
 	}
 	return out
+}
+
+// watched reports whether the sign-in's key is one Options.WatchedKey
+// watches.
+func (b *Batch) watched(spID, keyID string) bool {
+	return b.opts.WatchedKey != nil && keyID != "" && b.opts.WatchedKey([]byte(spID), []byte(keyID))
 }

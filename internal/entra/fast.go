@@ -21,6 +21,7 @@ type SignInView struct {
 	RiskLevelAggregated   []byte
 	RiskState             []byte
 	ErrorCode             []byte // digits, from a number or a string
+	CredentialKeyID       []byte // servicePrincipalCredentialKeyId
 	Escaped               bool
 }
 
@@ -74,6 +75,9 @@ func ScanSignIn(b []byte, props int) (SignInView, error) {
 		case "riskState":
 			once(1 << 5)
 			return str(&v.RiskState, i)
+		case "servicePrincipalCredentialKeyId":
+			once(1 << 8)
+			return str(&v.CredentialKeyID, i)
 		case "status":
 			once(1 << 6)
 			if b[i] != '{' {
@@ -109,7 +113,7 @@ func ScanSignIn(b []byte, props int) (SignInView, error) {
 	return v, err
 }
 
-var wantedKeys = []string{"appId", "servicePrincipalId", "ipAddress", "riskLevelDuringSignIn", "riskLevelAggregated", "riskState", "status"}
+var wantedKeys = []string{"appId", "servicePrincipalId", "ipAddress", "riskLevelDuringSignIn", "riskLevelAggregated", "riskState", "status", "servicePrincipalCredentialKeyId"}
 
 func foldsToWanted(key []byte) bool {
 	ascii := -1 // unknown

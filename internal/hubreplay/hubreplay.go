@@ -71,6 +71,10 @@ type Config struct {
 	From, To time.Time
 	// MaxEvents caps the replay; 0 means DefaultMaxEvents.
 	MaxEvents int
+	// MaxBytes caps the bytes of the event bodies read (0: no cap beyond
+	// MaxEvents). Past it Read returns the events read so far (the one
+	// that crossed the cap included) and an error wrapping ErrCapped.
+	MaxBytes int64
 	// Partitions limits the read to these partition ids; empty means all.
 	Partitions []string
 	// ReceiveTimeout bounds each receive call; 0 means
@@ -120,6 +124,9 @@ func (c Config) validate() error {
 	}
 	if c.MaxEvents < 0 {
 		problems = append(problems, fmt.Sprintf("MaxEvents %d is negative", c.MaxEvents))
+	}
+	if c.MaxBytes < 0 {
+		problems = append(problems, fmt.Sprintf("MaxBytes %d is negative", c.MaxBytes))
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("hubreplay config: %s", strings.Join(problems, "; "))
@@ -175,14 +182,20 @@ func Read(ctx context.Context, cfg Config) ([]invocation.Event, error) {
 	// Read one past the cap, to tell "exactly MaxEvents" from "more".
 	budget := cfg.MaxEvents + 1
 	var events []invocation.Event
+	var bytesRead int64
 	for _, pid := range pids {
-		got, err := readPartition(ctx, client, cfg, pid, budget-len(events))
+		got, err := readPartition(ctx, client, cfg, pid, budget-len(events), cfg.MaxBytes-bytesRead)
 		for _, e := range got {
 			e.Pos.Index = len(events)
 			events = append(events, e)
+			bytesRead += int64(len(e.Body))
 		}
 		if err != nil {
 			return trim(events, cfg.MaxEvents), fmt.Errorf("hubreplay: %s: partition %s: %w", where, pid, err)
+		}
+		if cfg.MaxBytes > 0 && bytesRead >= cfg.MaxBytes {
+			return trim(events, cfg.MaxEvents), fmt.Errorf("hubreplay: %s: %w at %d bytes (%d events): the range %s..%s holds more; narrow it or raise the cap",
+				where, ErrCapped, bytesRead, len(events), cfg.From.UTC().Format(time.RFC3339), cfg.To.UTC().Format(time.RFC3339))
 		}
 		if len(events) == budget {
 			break
@@ -220,8 +233,10 @@ func choosePartitions(all, want []string) ([]string, error) {
 	return want, nil
 }
 
-// readPartition reads at most limit events of one partition in the range.
-func readPartition(ctx context.Context, client *azeventhubs.ConsumerClient, cfg Config, pid string, limit int) ([]invocation.Event, error) {
+// readPartition reads at most limit events of one partition in the range,
+// and stops after the event that brings the bodies read to maxBytes
+// (maxBytes is ignored unless cfg.MaxBytes is set).
+func readPartition(ctx context.Context, client *azeventhubs.ConsumerClient, cfg Config, pid string, limit int, maxBytes int64) ([]invocation.Event, error) {
 	pp, err := client.GetPartitionProperties(ctx, pid, nil)
 	if err != nil {
 		return nil, fmt.Errorf("read partition properties: %w", err)
@@ -245,6 +260,7 @@ func readPartition(ctx context.Context, client *azeventhubs.ConsumerClient, cfg 
 	var out []invocation.Event
 	seen := int64(-1) // last sequence number read
 	idle := 0
+	var size int64
 	for len(out) < limit {
 		// The first call asks for one event, to learn where the range
 		// starts; after that the events left up to the last enqueued one
@@ -287,7 +303,8 @@ func readPartition(ctx context.Context, client *azeventhubs.ConsumerClient, cfg 
 				},
 			})
 			seen = r.SequenceNumber
-			if seen >= last || len(out) == limit {
+			size += int64(len(r.Body))
+			if seen >= last || len(out) == limit || (cfg.MaxBytes > 0 && size >= maxBytes) {
 				return out, nil
 			}
 		}

@@ -309,11 +309,17 @@ type Incident struct {
 	Verdict      *Verdict        `json:"verdict,omitempty"`
 	Recipients   []Recipient     `json:"recipients,omitempty"`
 	Orphaned     bool            `json:"orphaned,omitempty"`
-	Notified     []Notification  `json:"notifications,omitempty"`
-	NotifyOnly   string          `json:"notifyOnly,omitempty"` // why containment was withheld: protected, breaker, kill switch, dry-run, rule
+	// OwnersOnly: the rules file's reach section narrowed the notice to
+	// the owners; the security contact is told only if no owner can be.
+	OwnersOnly bool           `json:"ownersOnly,omitempty"`
+	Notified   []Notification `json:"notifications,omitempty"`
+	NotifyOnly string         `json:"notifyOnly,omitempty"` // why containment was withheld: protected, breaker, kill switch, dry-run, rule
 	// Reach is what the leaked credential could do (internal/reach),
 	// assessed after containment; nil until then.
-	Reach    *Reach `json:"reach,omitempty"`
+	Reach *Reach `json:"reach,omitempty"`
+	// Use is what the credential was used for (internal/usage): sign-ins
+	// with its keys since the detection; nil until read.
+	Use      *Use   `json:"use,omitempty"`
 	Operator string `json:"operator,omitempty"`
 	// Owner and LeaseUntil say which responder instance is working on the
 	// incident. Only the holder of an unexpired lease runs its stages, so

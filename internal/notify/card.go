@@ -205,6 +205,8 @@ func buildCard(r Report, links ActionLinks) acCard {
 			body = append(body, t)
 		}
 	}
+	// The use in a line or two, like the reach: the full report has it all.
+	body = appendUse(body, r.Use, 1)
 	body = append(body, acFactSet{Type: "FactSet", Spacing: "Medium", Facts: cardFacts(r)})
 	if links.Report == "" {
 		// No report page deployed: on-call reads the whole story with

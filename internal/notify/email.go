@@ -131,6 +131,13 @@ func renderText(r Report, links ActionLinks, why string, contacts []string) stri
 			bullet(l)
 		}
 	}
+	if r.Use.Headline != "" {
+		b.WriteString("\n")
+		para(r.Use.Headline, "")
+		for _, l := range r.Use.Lines {
+			bullet(l)
+		}
+	}
 	b.WriteString("\n")
 	para(r.Lead, "")
 	if len(links.Buttons) > 0 || links.Report != "" {

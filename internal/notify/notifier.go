@@ -228,6 +228,9 @@ func (n *Notifier) Notify(ctx context.Context, in *incident.Incident) error {
 		lookup := n.lookupOwners(lctx, start.Add(half), log, in.App)
 		lcancel()
 		res = Resolve(n.cfg.Recipients, in.App, lookup)
+		if in.OwnersOnly {
+			res = ownersOnly(res)
+		}
 	}
 	in.Recipients, in.Orphaned = res.Recipients, res.Orphaned
 	reachable := len(res.Reachable())

@@ -36,6 +36,12 @@ const (
 	// TriggerStreamResumed: it flows again after such a page.
 	TriggerStreamSilent  Trigger = "streamSilent"
 	TriggerStreamResumed Trigger = "streamResumed"
+	// TriggerStillWorks: a sign-in with a removed key succeeded after its
+	// removal (internal/usage): the credential still works somewhere.
+	TriggerStillWorks Trigger = "stillWorks"
+	// TriggerReach: the rules file's reach section asks to phone the
+	// security contact about an incident of its tier (Phone).
+	TriggerReach Trigger = "reach"
 )
 
 // Severities of a page.
@@ -112,6 +118,11 @@ func Pages(in *incident.Incident, lookupErrs []error) []Page {
 		failing = append(failing, "owners could not be read, only the security fallback was told: "+clean(err.Error(), 200))
 	}
 	add(TriggerGraphFailing, failing)
+
+	if in.Use != nil && in.Use.StillWorks != nil {
+		// Critical whatever the removal says: the key works anyway.
+		addSev(TriggerStillWorks, SeverityCritical, []string{incident.StillWorksReason(*in.Use.StillWorks)})
+	}
 
 	if in.State == incident.StateNeedsHuman && len(pages) == 0 {
 		reason := "the incident waits for a decision by a person"

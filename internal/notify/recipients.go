@@ -330,3 +330,19 @@ func (n *Notifier) lookupOwners(ctx context.Context, deadline time.Time, log *za
 		return OwnerLookup{ApplicationErr: err, ServicePrincipalErr: err}
 	}
 }
+
+// ownersOnly narrows a resolution to the owners (and the app's configured
+// contacts) when the rules file's reach section says so for the incident's
+// tier: the security contact is left out, unless no owner or contact has
+// an address, when it stays (an incident must reach someone).
+func ownersOnly(res Resolution) Resolution {
+	reachable := slices.ContainsFunc(res.Recipients, func(r incident.Recipient) bool {
+		return r.Address != "" && r.Source != SourceFallback
+	})
+	if !reachable {
+		return res
+	}
+	out := res
+	out.Recipients = slices.DeleteFunc(slices.Clone(res.Recipients), func(r incident.Recipient) bool { return r.Source == SourceFallback })
+	return out
+}

@@ -35,7 +35,9 @@ type Report struct {
 	// Reach leads the story: what the credential could do (empty when
 	// the reach was not assessed).
 	Reach ReachView
-	Lead  string
+	// Use follows: was the credential used since the leak (report_usage.go).
+	Use  UseView
+	Lead string
 	// Verified is false when Graph did not confirm the signal (or closed
 	// it): the message is then for security and on-call only.
 	Verified bool
@@ -277,6 +279,7 @@ func buildReport(in *incident.Incident, tmax int) Report {
 	r.App, r.AppID = app, c(cmp.Or(in.App.AppID, sig.AppID, "unknown"))
 	r.Summary = doneSummary(in, o, mode, noun)
 	r.Reach = reachView(in, noun, c)
+	r.Use = useView(in, c)
 
 	r.Detection = detectionFacts(in, sig, app, c)
 	r.Credentials = credentialViews(in, c)

@@ -28,7 +28,9 @@ import (
 // enforces its identity protection limit and the client has the production
 // budget, with the Conditional Access cache warm as serve leaves it;
 // otherwise both are off and unpaced (the benchmark says why).
-func benchWorld(b *testing.B, n int, latency time.Duration, limit int, quota bool) (*graphsim.Tenant, []graphsim.LoadApp, *playbook.Responder) {
+// extra may add to the seed (before the tenant starts) and give options
+// (after the client exists): it is called twice, once for each.
+func benchWorld(b *testing.B, n int, latency time.Duration, limit int, quota bool, extra ...func(*graph.Client, *graphsim.Seed, []graphsim.LoadApp) []playbook.Option) (*graphsim.Tenant, []graphsim.LoadApp, *playbook.Responder) {
 	b.Helper()
 	seed, err := graphsim.Load(filepath.Join("..", "..", "testdata", "tenant", "demo.json"))
 	if err != nil {
@@ -37,6 +39,9 @@ func benchWorld(b *testing.B, n int, latency time.Duration, limit int, quota boo
 	apps, err := seed.AddLeakedApps(n)
 	if err != nil {
 		b.Fatal(err)
+	}
+	for _, f := range extra {
+		f(nil, seed, apps)
 	}
 	opts := []graphsim.Option{graphsim.WithLatency(latency), graphsim.WithLogger(zap.NewNop())}
 	if !quota {
@@ -76,8 +81,12 @@ func benchWorld(b *testing.B, n int, latency time.Duration, limit int, quota boo
 	}
 	ts = &timingStore{Store: ledger.Store{L: led}}
 	br := breaker.New(breaker.NewMemory(), limit, time.Hour, time.Now)
+	var popts []playbook.Option
+	for _, f := range extra {
+		popts = append(popts, f(cli, nil, apps)...)
+	}
 	r := playbook.New(cli, ts, rules{}, br, nil, nil,
-		playbook.Config{Enforce: true, Owner: "bench", StageDeadline: time.Minute}, zap.NewNop(), time.Now, playbook.WithPolicyCache(nets))
+		playbook.Config{Enforce: true, Owner: "bench", StageDeadline: time.Minute}, zap.NewNop(), time.Now, append(popts, playbook.WithPolicyCache(nets))...)
 	return sim, apps, r
 }
 

@@ -20,6 +20,7 @@ type Outcome struct {
 	Claimed    []string // incident ids newly created
 	Duplicates []string // incident ids that already existed
 	Proof      int      // blocked sign-ins attached as proof
+	Use        int      // sign-ins with a watched key attached as use
 	Ignored    int      // signals no rule acts on
 	Incidents  []*incident.Incident
 }
@@ -66,7 +67,7 @@ func (r *Responder) Handle(ctx context.Context, sigs []detect.Signal, log *zap.L
 	}
 	for _, s := range sigs {
 		switch s.Kind {
-		case detect.BlockedSignIn, detect.RiskyServicePrincipal:
+		case detect.BlockedSignIn, detect.RiskyServicePrincipal, detect.KeySignIn:
 			later = append(later, s)
 			continue
 		case detect.SelfTest:
@@ -88,7 +89,17 @@ func (r *Responder) Handle(ctx context.Context, sigs []detect.Signal, log *zap.L
 		}
 	}
 	proofCache := map[string][]*incident.Incident{}
+	useCache := map[string][]*incident.Incident{}
 	for _, s := range later {
+		if s.Kind == detect.KeySignIn {
+			// Evidence too: it never holds back containment.
+			n, err := r.attachUse(ctx, s, useCache, log)
+			if err != nil {
+				log.Warn("could not attach a sign-in with a watched key", zap.String("sign_in", s.DetectionID), zap.Error(err))
+			}
+			out.Use += n
+			continue
+		}
 		if s.Kind == detect.BlockedSignIn {
 			// Proof is evidence, not work: failing to attach it must not
 			// hold back the batch's containment.
@@ -144,6 +155,9 @@ func (r *Responder) Handle(ctx context.Context, sigs []detect.Signal, log *zap.L
 	}
 	wg.Wait()
 	slices.SortFunc(out.Incidents, func(a, b *incident.Incident) int { return strings.Compare(a.ID, b.ID) })
+	if r.watch != nil {
+		r.watch.Add(out.Incidents...)
+	}
 	return out, nil
 }
 

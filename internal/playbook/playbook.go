@@ -222,6 +222,15 @@ type Responder struct {
 	reachDeadline time.Duration
 	// policies is the Conditional Access cache verify reads.
 	policies PolicyCache
+	// use reads the sign-ins with the credential, after containment
+	// (use.go); nil: not read.
+	use         UseReader
+	useDeadline time.Duration
+	// watch learns the incidents Handle ran (use.go); nil: nobody.
+	watch Watcher
+	// phone is the security contact's phone webhook (reach: phone); nil:
+	// none configured, and a phone asked for is logged.
+	phone Pager
 }
 
 // New builds a responder. notify and pager may be nil (then the notify

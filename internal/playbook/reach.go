@@ -24,6 +24,16 @@ type ReachPlan struct {
 	ConfirmCompromised bool
 	Disable            bool
 	Page               bool
+	// Phone copies the security contact by the phone webhook (WithPhone).
+	Phone bool
+	// OwnersOnly narrows the notice to the owners (incident.OwnersOnly).
+	OwnersOnly bool
+}
+
+// WithPhone gives the responder the security contact's phone webhook, for
+// the tiers whose reach section says phone: true.
+func WithPhone(p Pager) Option {
+	return func(r *Responder) { r.phone = p }
 }
 
 // WithReach makes the responder assess the reach of every verified
@@ -65,6 +75,13 @@ func (x *pass) assessReach(ctx context.Context) {
 	}
 	if p.Page {
 		x.pages = append(x.pages, "reach "+rr.Tier+": "+strings.Join(lead, " "))
+	}
+	if p.Phone {
+		x.phones = append(x.phones, "reach "+rr.Tier+": "+strings.Join(lead, " "))
+	}
+	if p.OwnersOnly && !x.in.OwnersOnly {
+		x.in.OwnersOnly = true
+		x.record("reach", "owners only", "reach tier "+rr.Tier+": the owners are told, the security contact only if no owner can be (rules file reach: section)")
 	}
 	if p.ConfirmCompromised || p.Disable {
 		x.escalate(ctx, p, rr.Tier)

@@ -131,7 +131,24 @@ func (r *Responder) finish(ctx context.Context, run *pass, stageErr error) (*inc
 	if len(reasons) > 0 {
 		r.pageOnCall(ctx, in, strings.Join(slices.Compact(reasons), "; "), run.log)
 	}
+	if len(run.phones) > 0 {
+		r.phoneSecurity(ctx, in, strings.Join(slices.Compact(run.phones), "; "), run.log)
+	}
 	return in, nil
+}
+
+// phoneSecurity copies the security contact by the phone webhook, as the
+// reach section asked. The assessment runs once per incident, so this
+// does too.
+func (r *Responder) phoneSecurity(ctx context.Context, in *incident.Incident, reason string, log *zap.Logger) {
+	if r.phone == nil {
+		log.Warn("the reach asks to phone the security contact, but no phone webhook is configured", zap.String("reason", reason))
+		return
+	}
+	log.Warn("phoning the security contact", zap.String("reason", reason))
+	if err := r.phone.Page(context.WithoutCancel(ctx), in, reason); err != nil {
+		log.Error("phone the security contact", zap.Error(err))
+	}
 }
 
 func (r *Responder) pageOnCall(ctx context.Context, in *incident.Incident, reason string, log *zap.Logger) {

@@ -38,6 +38,7 @@ type pass struct {
 	// policiesRead is when the cache read the policies and locations.
 	policiesRead time.Time
 	pages        []string
+	phones       []string // for the security contact's phone webhook (reach: phone)
 
 	// final, when set, is the state the run ends in instead of done: a
 	// signal Graph did not verify waits for a person (needsHuman), a write
@@ -65,8 +66,12 @@ func (x *pass) copyTo(cur *incident.Incident) {
 	cur.Mode, cur.App, cur.Credentials, cur.Verification = x.in.Mode, x.in.App, x.in.Credentials, x.in.Verification
 	cur.Steps, cur.Actions, cur.NotifyOnly = x.in.Steps, x.in.Actions, x.in.NotifyOnly
 	cur.Recipients, cur.Orphaned, cur.Notified = x.in.Recipients, x.in.Orphaned, x.in.Notified
+	cur.OwnersOnly = cur.OwnersOnly || x.in.OwnersOnly
 	if x.in.Reach != nil {
 		cur.Reach = x.in.Reach
+	}
+	if x.in.Use != nil {
+		cur.Use = mergeUse(x.in.Use, cur.Use)
 	}
 	if x.in.Verdict != nil {
 		v := *x.in.Verdict
@@ -143,8 +148,10 @@ func (x *pass) stages(ctx context.Context) error {
 		}
 		if st.name == incident.StepNotify {
 			// Off the containment path: contain is behind us, and the
-			// notice leads with what the credential could do.
+			// notice leads with what the credential could do and what
+			// it was used for.
 			x.assessReach(ctx)
+			x.gatherUse(ctx)
 		}
 		step.Attempts++
 		if step.Started.IsZero() {

@@ -21,13 +21,21 @@ import (
 //	  Global Reader: critical                                   # a directory role (name or template id)
 //	reach:            # what a tier adds to the matching rule, once the reach is known
 //	  critical:
-//	    do: [confirmCompromised]
-//	    page: true
+//	    do: [confirmCompromised]   # containment beyond the credential
+//	    page: true                 # page on-call at once, with the reach
+//	    phone: true                # and copy the security contact by the phone webhook
+//	  normal:
+//	    notify: owners             # tell the owners only (the security contact is
+//	                               # copied anyway when no owner can be reached)
 //
 // A reach section can only add containment beyond the credential
-// (confirmCompromised, disableServicePrincipal) and a page: the rule that
-// matched the signal already decided the removal, which never waits for
-// the reach. Both sections are strict like the rest of the file.
+// (confirmCompromised, disableServicePrincipal), pages, and narrow the
+// notice to the owners: the rule that matched the signal already decided
+// the removal, which never waits for the reach. Both sections are strict
+// like the rest of the file. (The issue sketched `when: {reach: ...}` on a
+// rule; a section per tier says the same without making every rule repeat
+// its signal conditions per tier, and keeps the removal's rule independent
+// of a read that comes after it.)
 
 // ReachRule is what a tier adds to the matching rule.
 type ReachRule struct {
@@ -37,7 +45,30 @@ type ReachRule struct {
 	Do []Action
 	// Page pages on-call at once, with the reach.
 	Page bool
-	Line int
+	// Phone copies the security contact by the phone webhook
+	// (SPRESPONDER_SECURITY_PHONE_WEBHOOK), with the reach.
+	Phone bool
+	// OwnersOnly tells the app's owners only: the security contact is not
+	// copied (unless no owner can be reached, when it is told instead).
+	OwnersOnly bool
+	Line       int
+}
+
+// Notify values of a reach section.
+const (
+	NotifyOwners   = "owners"   // the owners only
+	NotifyEveryone = "everyone" // the owners and the security contact (the default)
+)
+
+// ReachPhone reports whether some reach section asks for the phone
+// webhook (the configuration must then name one).
+func (s *Set) ReachPhone() bool {
+	for _, r := range s.reach {
+		if r.Phone {
+			return true
+		}
+	}
+	return false
 }
 
 // reachTiers are the tiers a reach section may name.
@@ -106,7 +137,7 @@ func (p *parser) reachRules(n *yaml.Node) map[string]ReachRule {
 			continue
 		}
 		path := "reach." + t
-		rf := p.fields(v.value, path, "do", "page")
+		rf := p.fields(v.value, path, "do", "page", "phone", "notify")
 		if rf == nil {
 			continue
 		}
@@ -123,6 +154,20 @@ func (p *parser) reachRules(n *yaml.Node) map[string]ReachRule {
 		}
 		if x, ok := rf["page"]; ok {
 			r.Page = p.boolean(x.value, path+".page")
+		}
+		if x, ok := rf["phone"]; ok {
+			r.Phone = p.boolean(x.value, path+".phone")
+		}
+		if x, ok := rf["notify"]; ok {
+			if v, ok := p.str(x.value, path+".notify"); ok {
+				switch v {
+				case NotifyOwners:
+					r.OwnersOnly = true
+				case NotifyEveryone:
+				default:
+					p.errorf(x.value, path+".notify", "unknown value %q; want %s (the owners only) or %s (the owners and the security contact)", v, NotifyOwners, NotifyEveryone)
+				}
+			}
 		}
 		out[t] = r
 	}

@@ -53,6 +53,8 @@ func TestReachSectionsAreStrict(t *testing.T) {
 		{"reach:\n  critical: {do: [removeCredential]}\n", "cannot follow from the reach"},
 		{"reach:\n  critical: {do: [confirmCompromised], pager: true}\n", `"pager"`},
 		{"reach:\n  high: {page: yes please}\n", "reach.high.page"},
+		{"reach:\n  normal: {notify: nobody}\n", `unknown value "nobody"`},
+		{"reach:\n  critical: {phone: 1}\n", "reach.critical.phone"},
 	} {
 		_, err := Parse([]byte(reachBase+tc.yaml), "t.yaml")
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -65,5 +67,42 @@ func TestDefaultRulesHaveNoReachSections(t *testing.T) {
 	s := Default()
 	if len(s.Tiers()) != 0 || len(s.ReachActions()) != 0 {
 		t.Error("the shipped default changes no behaviour from the reach: it only says it")
+	}
+}
+
+// TestEachTierAsTheIssueAsks: critical also confirms the compromise, pages
+// at once and copies the security contact by phone; high pages; normal
+// tells the owners only.
+func TestEachTierAsTheIssueAsks(t *testing.T) {
+	s, err := Parse([]byte(reachBase+`reach:
+  critical:
+    do: [confirmCompromised]
+    page: true
+    phone: true
+  high:
+    page: true
+  normal:
+    notify: owners
+`), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := s.Reach("critical")
+	h, _ := s.Reach("high")
+	n, _ := s.Reach("normal")
+	if len(c.Do) != 1 || c.Do[0] != ConfirmCompromised || !c.Page || !c.Phone || c.OwnersOnly {
+		t.Errorf("critical: %+v", c)
+	}
+	if len(h.Do) != 0 || !h.Page || h.Phone || h.OwnersOnly {
+		t.Errorf("high: %+v", h)
+	}
+	if len(n.Do) != 0 || n.Page || n.Phone || !n.OwnersOnly {
+		t.Errorf("normal: %+v", n)
+	}
+	if !s.ReachPhone() {
+		t.Error("ReachPhone: the critical section asks for the phone")
+	}
+	if Default().ReachPhone() {
+		t.Error("the default asks for no phone")
 	}
 }

@@ -145,6 +145,8 @@ type Checker struct {
 	MailFrom   string
 	// Ledger writes and deletes a probe; nil skips the check.
 	Ledger func(ctx context.Context) (string, error)
+	// Use probes the sources of the use of a credential (checkuse.go).
+	Use func(ctx context.Context) []UseProbe
 	// Dial checks that a host:port accepts TCP connections (DNS included).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
@@ -162,6 +164,7 @@ func (c *Checker) Run(ctx context.Context) Report {
 		{run: c.diagnostic},
 		{run: c.channels},
 		{run: c.ledger},
+		{run: c.use},
 	}
 	var wg sync.WaitGroup
 	for _, p := range parts {

@@ -35,8 +35,6 @@ import (
 
 const (
 	demoActURL = "https://spresponder-demo.example.net"
-	demoApp    = "6131d760-7fda-4db5-8bb1-b771898e9f15"
-	demoLeaked = "dbcd79c0-c3ea-46b9-9604-ff40d43b8618"
 	alexID     = "8105c513-d24b-4b8d-9035-f8d48854d703"
 )
 
@@ -186,7 +184,7 @@ func actPart(ctx context.Context, out io.Writer, hookURL string) error {
 			fmt.Fprintf(out, "    %s  %-22s %s  (%s)\n", e.At.UTC().Format("15:04:05Z"), e.What, e.Detail, e.Actor)
 		}
 	}
-	if len(sim.Writes()) != 1 || sim.Writes()[0].RemovedKeyIDs[0] != demoLeaked {
+	if len(sim.Writes()) != 1 || sim.Writes()[0].RemovedKeyIDs[0] != demoKey {
 		return fmt.Errorf("want exactly the leaked secret removed: %+v", sim.Writes())
 	}
 	return nil

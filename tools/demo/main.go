@@ -28,6 +28,7 @@ import (
 
 	"github.com/spresponder/spresponder/internal/app"
 	"github.com/spresponder/spresponder/internal/graphsim"
+	"github.com/spresponder/spresponder/internal/lasim"
 )
 
 func main() { os.Exit(run()) }
@@ -67,11 +68,20 @@ func demo(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	withCriticalReach(seed)
 	sim := graphsim.New(*seed, graphsim.WithLogger(zap.NewNop()))
 	graphURL, err := sim.Start(ctx, "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
+	// A Log Analytics workspace that receives the tenant's sign-in logs,
+	// read after containment through the real azlogs client.
+	la := lasim.New(demoWorkspace, leakUse())
+	laURL, err := la.Start("127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = la.Close() }()
 	hooks := &hook{}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -88,16 +98,18 @@ func demo(ctx context.Context, out io.Writer) error {
 	}
 	defer os.RemoveAll(state)
 	vars := map[string]string{
-		"SPRESPONDER_MODE":             "enforce",
-		"SPRESPONDER_TENANTS":          "4bbb79f7-5724-4c9e-95f3-de075f6ec090",
-		"SPRESPONDER_STATE_DIR":        state,
-		"SPRESPONDER_GRAPH_URL":        graphURL,
-		"SPRESPONDER_TEAMS_WEBHOOK":    hookURL + "/teams",
-		"SPRESPONDER_PAGER_WEBHOOK":    hookURL + "/oncall",
-		"SPRESPONDER_MAIL_FROM":        "secops-noreply@contoso.com",
-		"SPRESPONDER_SECURITY_CONTACT": "security@contoso.com",
-		"SPRESPONDER_LOG_LEVEL":        "error",
-		"USER":                         "demo-oncall",
+		"SPRESPONDER_MODE":                   "enforce",
+		"SPRESPONDER_TENANTS":                "4bbb79f7-5724-4c9e-95f3-de075f6ec090",
+		"SPRESPONDER_STATE_DIR":              state,
+		"SPRESPONDER_GRAPH_URL":              graphURL,
+		"SPRESPONDER_TEAMS_WEBHOOK":          hookURL + "/teams",
+		"SPRESPONDER_PAGER_WEBHOOK":          hookURL + "/oncall",
+		"SPRESPONDER_MAIL_FROM":              "secops-noreply@contoso.com",
+		"SPRESPONDER_SECURITY_CONTACT":       "security@contoso.com",
+		"SPRESPONDER_LOG_LEVEL":              "error",
+		"SPRESPONDER_USAGE_WORKSPACE":        demoWorkspace,
+		"SPRESPONDER_USAGE_LOGANALYTICS_URL": laURL,
+		"USER":                               "demo-oncall",
 	}
 	env := app.Env{
 		Getenv:  func(k string) (string, bool) { v, ok := vars[k]; return v, ok },
@@ -182,14 +194,59 @@ func demo(ctx context.Context, out io.Writer) error {
 	if code := app.Main(ctx, []string{"incidents", "list", "--format", "json"}, e); code != 0 {
 		return fmt.Errorf("incidents list: exit %d", code)
 	}
-	var first struct{ ID string }
-	if err := json.Unmarshal([]byte(strings.SplitN(listed.String(), "\n", 2)[0]), &first); err != nil || first.ID == "" {
-		return fmt.Errorf("incidents list --format json: %v", err)
+	var leakID string
+	for _, l := range strings.Split(strings.TrimSpace(listed.String()), "\n") {
+		var in struct {
+			ID      string
+			Signals []struct{ Kind, AppID string }
+		}
+		if json.Unmarshal([]byte(l), &in) == nil && len(in.Signals) > 0 && in.Signals[0].Kind == "leakedCredential" && in.Signals[0].AppID == demoApp {
+			leakID = in.ID
+		}
 	}
-	if err := spresponder("incidents", "show", first.ID); err != nil {
+	if leakID == "" {
+		return fmt.Errorf("incidents list --format json: no leaked-credential incident of the Terraform app")
+	}
+	if err := spresponder("incidents", "show", leakID); err != nil {
 		return err
 	}
+	fmt.Fprintln(out, "\n== 7. What the leaked secret could do, and what it did: after the removal the workspace shows one more")
+	fmt.Fprintln(out, "   sign-in with the removed key, from the same address; on-call reads the use again.")
+	late := demoLateSignIn(time.Now())
+	la.Add(late.Row(demoWorkspace))
+	time.Sleep(1100 * time.Millisecond) // the query's time range has whole seconds
+	if err := spresponder("investigate", leakID, "--refresh"); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "\n== 8. The same sign-in reaches the responder through the stream: it is attached to the incident, and since")
+	fmt.Fprintln(out, "   it succeeded after the removal, on-call is paged once: the credential still works somewhere.")
+	batch, err := os.CreateTemp(state, "late-*.json")
+	if err != nil {
+		return err
+	}
+	if _, err := batch.WriteString(lasim.Event(late.Record()) + "\n"); err != nil {
+		return err
+	}
+	if err := batch.Close(); err != nil {
+		return err
+	}
+	before := len(hooks.snapshot())
+	if err := quietly("signal", "replay", "--file", batch.Name(), "--execute", "--operator", "demo-oncall"); err != nil {
+		return err
+	}
+	for _, p := range hooks.snapshot()[before:] {
+		if p.path == "/oncall" {
+			fmt.Fprintf(out, "  on-call page: %v (%v): %v\n", p.body["trigger"], p.body["severity"], p.body["reason"])
+		}
+	}
 	return actPart(ctx, out, hookURL)
+}
+
+// snapshot copies the posts received so far.
+func (h *hook) snapshot() []post {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.posts)
 }
 
 // randReader is where the act part's signing key comes from.

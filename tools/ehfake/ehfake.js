@@ -266,6 +266,17 @@ function main() {
     if (ctx.sender.ehfake) pump(ctx.sender);
   });
 
+  // A receive call that times out drains the link's credit (go-amqp sets
+  // drain on its flow): send what there is, then give the rest of the
+  // credit back, or the client waits for the drain for ever and a
+  // partition read stalls after its first prefetch (300 events).
+  container.on('sender_draining', (ctx) => {
+    if (!ctx.sender.ehfake) return;
+    debug('draining', ctx.sender.credit, ctx.sender.ehfake.next);
+    pump(ctx.sender);
+    if (ctx.sender.credit > 0) ctx.sender.set_drained(true);
+  });
+
   container.on('receiver_open', (ctx) => {
     echo(ctx.receiver);
     // A producer sizes its batches from the link's max-message-size (0
