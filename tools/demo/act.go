@@ -21,7 +21,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/spresponder/spresponder/internal/act"
 	"github.com/spresponder/spresponder/internal/app"
 	"github.com/spresponder/spresponder/internal/graphsim"
 	"github.com/spresponder/spresponder/internal/incident"
@@ -38,7 +37,7 @@ const (
 	alexID     = "8105c513-d24b-4b8d-9035-f8d48854d703"
 )
 
-func actPart(ctx context.Context, out io.Writer, hookURL string) error {
+func actPart(ctx context.Context, out io.Writer, hookURL string, hooks *hook) error {
 	seed, err := graphsim.Load("testdata/tenant/demo.json")
 	if err != nil {
 		return err
@@ -74,7 +73,7 @@ func actPart(ctx context.Context, out io.Writer, hookURL string) error {
 		Environ: func() []string { return nil },
 		Stdout:  io.Discard, Stderr: os.Stderr, Now: time.Now,
 	}
-	fmt.Fprintln(out, "\n== 7. A day with a tripped breaker: the same leak, in a fresh tenant. The removal is held for a person.")
+	fmt.Fprintln(out, "\n== 9. A day with a tripped breaker: the same leak, in a fresh tenant. The removal is held for a person.")
 	fmt.Fprintln(out, "\n$ SPRESPONDER_BREAKER_LIMIT=0 spresponder replay --file testdata/demo/batch.ndjson --execute")
 	if code := app.Main(ctx, []string{"replay", "--file", "testdata/demo/batch.ndjson", "--execute", "--operator", "demo-oncall"}, env); code != 0 {
 		return fmt.Errorf("replay --execute: exit %d", code)
@@ -101,28 +100,15 @@ func actPart(ctx context.Context, out io.Writer, hookURL string) error {
 	held := ins[0]
 	fmt.Fprintf(out, "  %s is %s: %s\n", held.ID, held.State, held.NotifyOnly)
 
-	// The links the card and the mail carry, from the responder's issuer.
-	iss, err := act.NewIssuer(act.Keys{Current: key}, demoActURL, 24*time.Hour, time.Now)
+	// The card the responder posted to the channel carries the buttons
+	// (Action.OpenUrl), each a signed link bound to the channel.
+	approve, labels, err := cardButton(hooks.snapshot(), held.ID, "Approve removal")
 	if err != nil {
 		return err
 	}
-	links, err := iss.Links(ctx, held, "AlexW@contoso.com")
-	if err != nil {
-		return err
-	}
-	var approve string
-	fmt.Fprintln(out, "  Alex's mail offers:")
-	for _, b := range links.Buttons {
-		fmt.Fprintf(out, "    [%s] %s?t=…\n", b.Label, iss.PageURL())
-		if b.Kind == act.Approve {
-			approve = b.URL
-		}
-	}
-	if approve == "" {
-		return errors.New("no Approve removal button for the held incident")
-	}
+	fmt.Fprintf(out, "  the Teams card offers: %s\n", strings.Join(labels, " · "))
 
-	fmt.Fprintln(out, "\n== 8. On-call reviews the flood and sets the breaker back (SPRESPONDER_BREAKER_LIMIT=5: an app setting, the app restarts).")
+	fmt.Fprintln(out, "\n== 10. On-call reviews the flood and sets the breaker back (SPRESPONDER_BREAKER_LIMIT=5: an app setting, the app restarts).")
 	vars["SPRESPONDER_BREAKER_LIMIT"] = "5"
 	port, err := freePort()
 	if err != nil {
@@ -139,7 +125,7 @@ func actPart(ctx context.Context, out io.Writer, hookURL string) error {
 
 	u, _ := url.Parse(approve)
 	tok := u.Query().Get("t")
-	fmt.Fprintln(out, "\n== 9. Alex (the app's owner, signed in by the Function App's Entra ID sign-in) opens \"Approve removal\" from the mail.")
+	fmt.Fprintln(out, "\n== 11. Alex (the app's owner, signed in by the Function App's Entra ID sign-in) taps \"Approve removal\" on the card.")
 	status, page, err := callAct(ctx, host, "GET", tok)
 	if err != nil {
 		return err
@@ -270,4 +256,61 @@ func waitReady(ctx context.Context, host string) error {
 		}
 	}
 	return errors.New("spresponder serve did not answer within 20s")
+}
+
+// cardButton finds, in the Teams cards posted so far, the newest card of
+// incident id and the URL of its button labelled label; labels are all
+// the card's buttons, in order.
+func cardButton(posts []post, id, label string) (link string, labels []string, err error) {
+	for i := len(posts) - 1; i >= 0; i-- {
+		p := posts[i]
+		if p.path != "/teams" {
+			continue
+		}
+		b, _ := json.Marshal(p.body)
+		if !strings.Contains(string(b), id) {
+			continue
+		}
+		var card struct {
+			Attachments []struct {
+				Content struct {
+					Body []json.RawMessage `json:"body"`
+				} `json:"content"`
+			} `json:"attachments"`
+		}
+		if err := json.Unmarshal(b, &card); err != nil || len(card.Attachments) == 0 {
+			return "", nil, fmt.Errorf("the card of %s does not decode: %v", id, err)
+		}
+		var walk func(json.RawMessage)
+		walk = func(raw json.RawMessage) {
+			var el struct {
+				Type    string            `json:"type"`
+				Title   string            `json:"title"`
+				URL     string            `json:"url"`
+				Actions []json.RawMessage `json:"actions"`
+				Items   []json.RawMessage `json:"items"`
+				Columns []json.RawMessage `json:"columns"`
+			}
+			if json.Unmarshal(raw, &el) != nil {
+				return
+			}
+			if el.Type == "Action.OpenUrl" {
+				labels = append(labels, el.Title)
+				if el.Title == label && link == "" {
+					link = el.URL
+				}
+			}
+			for _, c := range append(append(el.Actions, el.Items...), el.Columns...) {
+				walk(c)
+			}
+		}
+		for _, el := range card.Attachments[0].Content.Body {
+			walk(el)
+		}
+		if link == "" {
+			return "", labels, fmt.Errorf("the card of %s has no %q button (it has %v)", id, label, labels)
+		}
+		return link, labels, nil
+	}
+	return "", nil, fmt.Errorf("no Teams card of %s was posted", id)
 }

@@ -239,7 +239,7 @@ func demo(ctx context.Context, out io.Writer) error {
 			fmt.Fprintf(out, "  on-call page: %v (%v): %v\n", p.body["trigger"], p.body["severity"], p.body["reason"])
 		}
 	}
-	return actPart(ctx, out, hookURL)
+	return actPart(ctx, out, hookURL, hooks)
 }
 
 // snapshot copies the posts received so far.
