@@ -189,12 +189,19 @@ type world struct {
 
 func newWorld(t testing.TB, n int, ledgerURL string, mods ...func(*graphsim.Seed)) *world {
 	t.Helper()
+	return newWorldWith(t, n, ledgerURL, nil, mods...)
+}
+
+// newWorldWith is newWorld with options for the simulated tenant (its
+// identity protection limit, say).
+func newWorldWith(t testing.TB, n int, ledgerURL string, simOpts []graphsim.Option, mods ...func(*graphsim.Seed)) *world {
+	t.Helper()
 	seed, apps := tenantWith(t, n)
 	for _, m := range mods {
 		m(seed)
 	}
 	w := &world{apps: apps, cards: map[string]int{}}
-	w.sim = graphsim.New(*seed, graphsim.WithLogger(zap.NewNop()))
+	w.sim = graphsim.New(*seed, append([]graphsim.Option{graphsim.WithLogger(zap.NewNop())}, simOpts...)...)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	graphURL, err := w.sim.Start(ctx, "127.0.0.1:0")

@@ -28,13 +28,17 @@ var issueTiers = map[string]playbook.ReachPlan{
 // overrides, the issue's reach sections and a phone webhook.
 func (h *harness) tierResponder(overrides map[string]string, phone *pages) {
 	h.t.Helper()
-	cli, err := graph.New(graph.Config{BaseURL: h.base, Credential: graph.StaticToken("test-token"), RequestTimeout: 3 * time.Second})
+	// The harness's budget and policy cache, as serve has them: the
+	// tenant's limit holds here too.
+	cli, err := graph.New(graph.Config{BaseURL: h.base, Credential: graph.StaticToken("test-token"), RequestTimeout: 3 * time.Second, Budget: h.budget})
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	br := breaker.New(breaker.NewMemory(), h.limit, time.Hour, time.Now)
 	h.r = playbook.New(cli, h.store, tierRules{h.rules, issueTiers}, br, h.notifier, h.pages, h.cfg, h.log, time.Now,
-		playbook.WithGuards(h.store), playbook.WithReach(reach.New(cli, overrides, zap.NewNop(), time.Now), 5*time.Second), playbook.WithPhone(phone))
+		playbook.WithGuards(h.store), playbook.WithReach(reach.New(cli, overrides, zap.NewNop(), time.Now), 5*time.Second), playbook.WithPhone(phone),
+		playbook.WithPolicyCache(h.policies))
+	h.cli = cli
 }
 
 // TestEachTierGetsItsResponse runs the same leak against the same rules

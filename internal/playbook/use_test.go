@@ -35,14 +35,15 @@ func (h *harness) useResponder(sim *lasim.Server) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	cli, err := graph.New(graph.Config{BaseURL: h.base, Credential: graph.StaticToken("test-token"), RequestTimeout: 3 * time.Second})
+	cli, err := graph.New(graph.Config{BaseURL: h.base, Credential: graph.StaticToken("test-token"), RequestTimeout: 3 * time.Second, Budget: h.budget})
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	br := breaker.New(breaker.NewMemory(), h.limit, time.Hour, time.Now)
 	g := usage.New(zap.NewNop(), time.Now, &usage.LogAnalytics{Client: la, Workspace: useWorkspace})
 	h.r = playbook.New(cli, h.store, h.rules, br, h.notifier, h.pages, h.cfg, h.log, time.Now,
-		playbook.WithGuards(h.store), playbook.WithUse(g, 5*time.Second))
+		playbook.WithGuards(h.store), playbook.WithUse(g, 5*time.Second), playbook.WithPolicyCache(h.policies))
+	h.cli = cli
 }
 
 func keySignIn(id string, at time.Time, code int) detect.Signal {
