@@ -34,6 +34,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/spresponder/spresponder/internal/detect"
+	"github.com/spresponder/spresponder/internal/hubreplay"
 	"github.com/spresponder/spresponder/internal/intake"
 	"github.com/spresponder/spresponder/internal/invocation"
 	"github.com/spresponder/spresponder/internal/playbook"
@@ -108,24 +109,7 @@ func (c Config) where() string {
 }
 
 func (c *Config) defaults() error {
-	var problems []string
-	switch {
-	case c.ConnectionString != "" && c.Namespace != "":
-		problems = append(problems, "give a namespace or a connection string, not both")
-	case c.ConnectionString == "" && c.Namespace == "":
-		problems = append(problems, "no namespace and no connection string")
-	case c.Namespace != "" && c.Credential == nil:
-		problems = append(problems, "a namespace needs a credential")
-	}
-	if c.ConnectionString != "" {
-		if _, err := azeventhubs.ParseConnectionString(c.ConnectionString); err != nil {
-			// The parser's message may quote the string: say only that it is bad.
-			problems = append(problems, "the connection string is not a valid Event Hubs connection string")
-		}
-	}
-	if c.Hub == "" {
-		problems = append(problems, "no event hub name")
-	}
+	problems := hubreplay.EndpointProblems(c.Namespace, c.ConnectionString, c.Credential != nil, c.Hub)
 	if c.Checkpoints == nil {
 		problems = append(problems, "no checkpoint store")
 	}

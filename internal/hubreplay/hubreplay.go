@@ -98,25 +98,34 @@ func (c Config) where() string {
 	return fmt.Sprintf("event hub %s/%s", ns, c.Hub)
 }
 
-func (c Config) validate() error {
+// EndpointProblems says what is wrong with how a hub is named: a
+// namespace (with a credential) or a connection string, exactly one, and
+// the hub. It never quotes the connection string. `replay --hub`, the use
+// reader and `consume` name their hub the same way.
+func EndpointProblems(namespace, connectionString string, credential bool, hub string) []string {
 	var problems []string
 	switch {
-	case c.ConnectionString != "" && c.Namespace != "":
+	case connectionString != "" && namespace != "":
 		problems = append(problems, "give Namespace or ConnectionString, not both")
-	case c.ConnectionString == "" && c.Namespace == "":
+	case connectionString == "" && namespace == "":
 		problems = append(problems, "give Namespace (with Credential) or ConnectionString")
-	case c.Namespace != "" && c.Credential == nil:
+	case namespace != "" && !credential:
 		problems = append(problems, "Namespace needs a Credential")
 	}
-	if c.ConnectionString != "" {
-		if _, err := azeventhubs.ParseConnectionString(c.ConnectionString); err != nil {
+	if connectionString != "" {
+		if _, err := azeventhubs.ParseConnectionString(connectionString); err != nil {
 			// the parser's message may quote the string: say only that it is bad
 			problems = append(problems, "ConnectionString is not a valid Event Hubs connection string")
 		}
 	}
-	if c.Hub == "" {
+	if hub == "" {
 		problems = append(problems, "Hub is empty")
 	}
+	return problems
+}
+
+func (c Config) validate() error {
+	problems := EndpointProblems(c.Namespace, c.ConnectionString, c.Credential != nil, c.Hub)
 	if c.From.IsZero() || c.To.IsZero() {
 		problems = append(problems, "From and To are both required")
 	} else if c.To.Before(c.From) {
