@@ -81,18 +81,6 @@ func newUsage(cfg config.Config, get func(string) string, log *zap.Logger, now f
 	return keyuse.New(log, now, sources...), nil
 }
 
-// newWatch is serve's set of watched keys, filled from the ledger in the
-// background (the host must see the port answer first); nil when
-// SPRESPONDER_USAGE_WATCH is 0s.
-func newWatch(ctx context.Context, cfg config.Config, led ledger.Incidents, log *zap.Logger, now func() time.Time) *keyuse.Watch {
-	if cfg.UsageWatch <= 0 {
-		return nil
-	}
-	w := keyuse.NewWatch(cfg.UsageWatch)
-	go refreshWatch(ctx, w, led, log, now)
-	return w
-}
-
 func refreshWatch(ctx context.Context, w *keyuse.Watch, led ledger.Incidents, log *zap.Logger, now func() time.Time) {
 	if w == nil {
 		return
