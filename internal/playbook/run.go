@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/spresponder/spresponder/internal/directory"
 	"github.com/spresponder/spresponder/internal/incident"
 )
 
@@ -101,6 +102,16 @@ func (r *Responder) finish(ctx context.Context, run *pass, stageErr error) (*inc
 			cur.Record(now, "run", "needs a human", stageErr.Error())
 			page = stageErr.Error()
 			run.escalated = true
+		case waitingForQuota(stageErr, cur.Created, now):
+			// Throttled, or not sent because the tenant's request budget
+			// was spoken for (a storm): the quota, not a failure of Graph,
+			// so it spends no attempt. Parked until the wait Graph or the
+			// budget named, and never for longer than quotaGrace in all.
+			var th *directory.ThrottledError
+			errors.As(stageErr, &th)
+			cur.State = incident.StateParked
+			cur.NextAttempt = now.Add(max(th.RetryAfter, r.cfg.Backoff))
+			cur.Record(now, "run", "parked", fmt.Sprintf("waiting for the tenant's quota, not counted as an attempt: %v; next attempt at %s", stageErr, cur.NextAttempt.Format(time.RFC3339)))
 		default:
 			cur.Attempts++
 			if cur.Attempts >= r.cfg.MaxAttempts {
@@ -252,4 +263,18 @@ func guardOf(in *incident.Incident) string {
 		return "unverified"
 	}
 	return "none"
+}
+
+// quotaGrace bounds how long an incident may wait for the tenant's quota
+// without spending attempts: past it, a throttled run counts like any
+// failure, so an incident Graph throttles for good still ends with a
+// person (needsHuman and a page) instead of waiting unseen.
+const quotaGrace = time.Hour
+
+// waitingForQuota reports whether a run failed only for the tenant's quota
+// (a 429, or reads the request budget did not send in time) while the
+// incident is younger than quotaGrace.
+func waitingForQuota(err error, created, now time.Time) bool {
+	var th *directory.ThrottledError
+	return errors.As(err, &th) && now.Sub(created) < quotaGrace
 }
