@@ -18,6 +18,7 @@ import (
 	"github.com/spresponder/spresponder/internal/ledger"
 	"github.com/spresponder/spresponder/internal/notify"
 	"github.com/spresponder/spresponder/internal/playbook"
+	"github.com/spresponder/spresponder/internal/redact"
 )
 
 // maxFormBytes bounds the POSTed form: one token and a button.
@@ -111,7 +112,7 @@ func (p *Page) post(ctx context.Context, req Request) (Response, error) {
 		// posting again.
 		mark := "link " + Fingerprint(t)
 		if !slices.ContainsFunc(in.History, func(e incident.Event) bool { return e.What == "acknowledged" && strings.HasPrefix(e.Detail, mark) }) {
-			p.note(ctx, in.ID, "acknowledged", fmt.Sprintf("%s: %s asked from %s by an unauthenticated visitor from %s; nothing done: deciding needs the Function App's sign-in", mark, Labels[t.Action], via, clip(req.Client)), "unauthenticated visitor")
+			p.note(ctx, in.ID, "acknowledged", fmt.Sprintf("%s: %s asked from %s by an unauthenticated visitor from %s; nothing done: deciding needs the Function App's sign-in", mark, Labels[t.Action], via, redact.Label(req.Client)), "unauthenticated visitor")
 		}
 		log.Info("act: acknowledged without sign-in; nothing done")
 		return Response{}, refuse(http.StatusUnauthorized, "Acknowledged, not done", "You are not signed in, so your answer was recorded as an acknowledgment only. Nothing was changed. Sign in through the Function App's Entra ID sign-in and open the link again to decide.")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spresponder/spresponder/internal/incident"
 	"github.com/spresponder/spresponder/internal/notify"
+	"github.com/spresponder/spresponder/internal/redact"
 )
 
 // Labels are the buttons' words.
@@ -120,7 +121,7 @@ func (i *Issuer) bind(key []byte, recipient string) (channel, to string, err err
 		return ChannelMail, recipientDigest(key, recipient), nil
 	}
 	if !isTargetID(recipient) {
-		return "", "", fmt.Errorf("action links: recipient %q is neither a mail address nor a Teams target id", clip(recipient))
+		return "", "", fmt.Errorf("action links: recipient %q is neither a mail address nor a Teams target id", redact.Label(recipient))
 	}
 	return ChannelTeams, recipient, nil
 }
@@ -138,7 +139,7 @@ func (i *Issuer) Issue(in *incident.Incident, action, recipient string) (string,
 	t := Token{Nonce: base64.RawURLEncoding.EncodeToString(nb[:]), Incident: in.ID, Action: action, Channel: ch, To: to,
 		Expires: i.now().Add(i.ttl).Truncate(time.Second)}
 	if _, err := parsePayload(t.payload()); err != nil {
-		return "", fmt.Errorf("action links: incident %s: %w", clip(in.ID), err)
+		return "", fmt.Errorf("action links: incident %s: %w", redact.Label(in.ID), err)
 	}
 	return i.keys.Sign(t), nil
 }
@@ -160,18 +161,4 @@ func (i *Issuer) Links(_ context.Context, in *incident.Incident, recipient strin
 		out.Buttons = append(out.Buttons, notify.ActionLink{Kind: a, Label: Labels[a], URL: i.PageURL() + "?t=" + tok})
 	}
 	return out, nil
-}
-
-// clip keeps outside text short and on one line in errors and pages.
-func clip(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-	if len(s) > 80 {
-		s = s[:80] + "…"
-	}
-	return s
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/spresponder/spresponder/internal/incident"
 	"github.com/spresponder/spresponder/internal/ledger"
 	"github.com/spresponder/spresponder/internal/notify"
+	"github.com/spresponder/spresponder/internal/redact"
 )
 
 // Request is one request to /api/act as the Functions host forwards it.
@@ -43,7 +44,7 @@ func (p *Principal) String() string {
 	if p == nil {
 		return "an unauthenticated visitor"
 	}
-	return clip(p.Name) + " (signed in, id " + clip(p.ID) + ")"
+	return redact.Label(p.Name) + " (signed in, id " + redact.Label(p.ID) + ")"
 }
 
 // Response is the page to send.

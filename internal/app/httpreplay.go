@@ -19,6 +19,7 @@ import (
 	"github.com/spresponder/spresponder/internal/incident"
 	"github.com/spresponder/spresponder/internal/intake"
 	"github.com/spresponder/spresponder/internal/quarantine"
+	"github.com/spresponder/spresponder/internal/redact"
 	"github.com/spresponder/spresponder/internal/replay"
 	"github.com/spresponder/spresponder/internal/server"
 )
@@ -66,7 +67,7 @@ func (h httpReplayer) Replay(ctx context.Context, req server.ReplayRequest) (int
 	label := strings.TrimSpace(query["operator"])
 	operator := caller
 	if label != "" {
-		operator = caller + " (label: " + clipLabel(label) + ")"
+		operator = caller + " (label: " + redact.Label(label) + ")"
 	}
 	if execute && !h.cfg.Enforce && !h.cfg.ReplayExecute {
 		// The mode is the service's: nothing a caller sends turns dry-run
@@ -117,21 +118,7 @@ func (h httpReplayer) Replay(ctx context.Context, req server.ReplayRequest) (int
 func replayCaller(headers map[string][]string, easyAuth bool) string {
 	addr := clientAddress(headers)
 	if p, ok := signedIn(headers, easyAuth); ok {
-		return fmt.Sprintf("%s (principal %s, signed in) from %s", clipLabel(cmp.Or(p.name, "?")), clipLabel(cmp.Or(p.id, "?")), clipLabel(addr))
+		return fmt.Sprintf("%s (principal %s, signed in) from %s", redact.Label(cmp.Or(p.name, "?")), redact.Label(cmp.Or(p.id, "?")), redact.Label(addr))
 	}
-	return "function key holder from " + clipLabel(addr)
-}
-
-// clipLabel keeps caller-supplied text short and on one line.
-func clipLabel(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-	if len(s) > 80 {
-		s = s[:80] + "…"
-	}
-	return s
+	return "function key holder from " + redact.Label(addr)
 }

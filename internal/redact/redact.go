@@ -148,3 +148,19 @@ func (r *Redactor) String(s string) string {
 	}
 	return URLsIn(s)
 }
+
+// Label keeps text from outside (a caller's name, an address, a value
+// quoted in an error or a page) on one line and at most 80 bytes (then an
+// ellipsis), so it cannot forge log lines or flood a page.
+func Label(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > 80 {
+		s = s[:80] + "…"
+	}
+	return s
+}

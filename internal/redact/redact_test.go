@@ -47,3 +47,13 @@ func TestRedactorRemovesEveryPart(t *testing.T) {
 		}
 	}
 }
+
+func TestLabelIsOneBoundedLine(t *testing.T) {
+	if got := redact.Label("alice\r\n{\"level\":\"error\"}\x7f"); got != "alice  {\"level\":\"error\"} " {
+		t.Errorf("Label kept a line break or control: %q", got)
+	}
+	long := strings.Repeat("x", 200)
+	if got := redact.Label(long); got != long[:80]+"…" {
+		t.Errorf("Label of 200 bytes = %d bytes", len(got))
+	}
+}

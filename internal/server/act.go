@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"strconv"
@@ -70,17 +69,8 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 		plain(http.StatusRequestEntityTooLarge, "Request too large.")
 		return
 	}
-	var inv struct {
-		Data struct {
-			Req struct {
-				Method  string
-				Query   map[string]string
-				Headers map[string][]string
-				Body    string
-			} `json:"req"`
-		}
-	}
-	if err := json.Unmarshal(raw, &inv); err != nil {
+	q, err := decodeHTTPTrigger(raw)
+	if err != nil {
 		log.Warn("act: not an HTTP trigger invocation", zap.Error(err))
 		plain(http.StatusBadRequest, "Not an HTTP request.")
 		return
@@ -89,7 +79,6 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 		plain(http.StatusServiceUnavailable, "Action links are not configured on this responder (SPRESPONDER_ACT_URL).")
 		return
 	}
-	q := inv.Data.Req
 	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 	defer cancel()
 	a := s.actor.Act(ctx, ActRequest{Method: q.Method, Query: q.Query, Headers: q.Headers, Body: []byte(q.Body)})

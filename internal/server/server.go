@@ -168,6 +168,28 @@ func (s *Server) WithArrivals(a Arrivals) *Server {
 // through the CLI.
 const maxReplayBytes = 16 << 20
 
+// httpTrigger is the HTTP request as the host sends it to an HTTP
+// function: Data.req {Method, Query, Headers, Body (a string)}.
+type httpTrigger struct {
+	Method  string
+	Query   map[string]string
+	Headers map[string][]string
+	Body    string
+}
+
+// decodeHTTPTrigger reads the request of an HTTP function's invocation.
+func decodeHTTPTrigger(raw []byte) (httpTrigger, error) {
+	var inv struct {
+		Data struct {
+			Req httpTrigger `json:"req"`
+		}
+	}
+	if err := json.Unmarshal(raw, &inv); err != nil {
+		return httpTrigger{}, fmt.Errorf("not an HTTP trigger invocation: %w", err)
+	}
+	return inv.Data.Req, nil
+}
+
 // replay is the Replay HTTP function (authLevel function: the host checks
 // the function key before the request reaches the handler). The host sends
 // the HTTP request as Data.req {Method, Query, Headers, Body (a string)}
@@ -184,32 +206,23 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
 		answer(http.StatusRequestEntityTooLarge, []byte(`{"error":"replay too large for HTTP: use spresponder replay"}`))
 		return
 	}
-	var inv struct {
-		Data struct {
-			Req struct {
-				Method  string
-				Query   map[string]string
-				Headers map[string][]string
-				Body    string
-			} `json:"req"`
-		}
-	}
-	if err := json.Unmarshal(raw, &inv); err != nil {
-		answer(http.StatusBadRequest, fmt.Appendf(nil, `{"error":%q}`, "not an HTTP trigger invocation: "+err.Error()))
+	req, err := decodeHTTPTrigger(raw)
+	if err != nil {
+		answer(http.StatusBadRequest, fmt.Appendf(nil, `{"error":%q}`, err.Error()))
 		return
 	}
 	if s.replayer == nil {
 		answer(http.StatusServiceUnavailable, []byte(`{"error":"replay is not configured on this instance"}`))
 		return
 	}
-	if len(inv.Data.Req.Body) > maxReplayBytes {
+	if len(req.Body) > maxReplayBytes {
 		answer(http.StatusRequestEntityTooLarge, []byte(`{"error":"replay too large for HTTP: use spresponder replay"}`))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 	defer cancel()
-	status, body := s.replayer.Replay(ctx, ReplayRequest{Body: []byte(inv.Data.Req.Body), Query: inv.Data.Req.Query, Headers: inv.Data.Req.Headers})
-	log.Info("replay", zap.Int("status", status), zap.Int("bytes", len(inv.Data.Req.Body)), zap.String("operator_label", inv.Data.Req.Query["operator"]), zap.String("execute", inv.Data.Req.Query["execute"]))
+	status, body := s.replayer.Replay(ctx, ReplayRequest{Body: []byte(req.Body), Query: req.Query, Headers: req.Headers})
+	log.Info("replay", zap.Int("status", status), zap.Int("bytes", len(req.Body)), zap.String("operator_label", req.Query["operator"]), zap.String("execute", req.Query["execute"]))
 	answer(status, body)
 }
 
