@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spresponder/spresponder/internal/ehfaketest"
 	"github.com/spresponder/spresponder/internal/graphsim"
 )
 
@@ -72,7 +73,7 @@ func consumeRun(b *testing.B, procs, partitions, events, perEvent int, withSigna
 	}
 	w := newWorld(b, leaks, ep)
 	rng := rand.New(rand.NewPCG(uint64(procs), uint64(leaks)))
-	parts := map[string][]fixtureEvent{}
+	parts := map[string][]ehfaketest.Event{}
 	start := time.Now().Add(-time.Hour)
 	n := 0
 	for p := range partitions {
@@ -88,7 +89,7 @@ func consumeRun(b *testing.B, procs, partitions, events, perEvent int, withSigna
 				n++
 			}
 			body, _ := json.Marshal(map[string]any{"records": recs})
-			parts[pid] = append(parts[pid], fixtureEvent{Body: string(body), EnqueuedTime: start.Add(time.Duration(e) * time.Millisecond)})
+			parts[pid] = append(parts[pid], ehfaketest.Event{Body: string(body), EnqueuedTime: start.Add(time.Duration(e) * time.Millisecond)})
 		}
 	}
 	conn := startEHFakeWith(b, parts)

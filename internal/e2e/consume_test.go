@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -11,7 +10,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,13 +21,10 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2/checkpoints"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
+	"github.com/spresponder/spresponder/internal/ehfaketest"
 	"github.com/spresponder/spresponder/internal/graphsim"
 	"github.com/spresponder/spresponder/internal/ledger"
 )
-
-// envRequireEHFake makes an unavailable Event Hubs fake a failure, not a
-// skip (CI sets it).
-const envRequireEHFake = "SPRESPONDER_REQUIRE_EHFAKE"
 
 // lockedBuffer is a process's output, written by exec's copier goroutine
 // while the test reads it.
@@ -55,77 +50,18 @@ func (l *lockedBuffer) String() string {
 // when SPRESPONDER_REQUIRE_EHFAKE is set) when the fake cannot start.
 func startEHFake(tb testing.TB, partitions int) string {
 	tb.Helper()
-	parts := map[string][]fixtureEvent{}
+	parts := map[string][]ehfaketest.Event{}
 	for i := range partitions {
-		parts[strconv.Itoa(i)] = []fixtureEvent{}
+		parts[strconv.Itoa(i)] = []ehfaketest.Event{}
 	}
 	return startEHFakeWith(tb, parts)
 }
 
-// fixtureEvent is an event the fake holds from its start.
-type fixtureEvent struct {
-	Body         string    `json:"body"`
-	EnqueuedTime time.Time `json:"enqueuedTime"`
-}
-
 // startEHFakeWith starts tools/ehfake with hub "entra" holding parts.
-func startEHFakeWith(tb testing.TB, parts map[string][]fixtureEvent) string {
+func startEHFakeWith(tb testing.TB, parts map[string][]ehfaketest.Event) string {
 	tb.Helper()
-	unavailable := func(why string) {
-		tb.Helper()
-		if os.Getenv(envRequireEHFake) != "" {
-			tb.Fatalf("ehfake not available: %s (%s is set)", why, envRequireEHFake)
-		}
-		tb.Skipf("ehfake not available: %s", why)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		unavailable("node is not on PATH")
-	}
-	root, _ := filepath.Abs(filepath.Join("..", ".."))
-	if _, err := os.Stat(filepath.Join(root, "tools", "ehfake", "node_modules", "rhea")); err != nil {
-		unavailable("tools/ehfake/node_modules is not installed (make test installs it)")
-	}
-	fx, _ := json.Marshal(map[string]any{"hub": "entra", "partitions": parts})
-	fxFile := filepath.Join(tb.TempDir(), "hub.json")
-	if err := os.WriteFile(fxFile, fx, 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	cmd := exec.Command(node, filepath.Join(root, "tools", "ehfake", "ehfake.js"), fxFile, "0")
-	if _, bench := tb.(*testing.B); !bench {
-		// Its log is shown when a test fails; a benchmark does without.
-		cmd.Env = append(os.Environ(), "EHFAKE_DEBUG=1")
-	}
-	stdout, _ := cmd.StdoutPipe()
-	stderr := &lockedBuffer{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		unavailable("start: " + err.Error())
-	}
-	tb.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if tb.Failed() {
-			tb.Logf("ehfake log (tail):\n%s", tail(stderr.String(), 3000))
-		}
-	})
-	// A large fixture (the benchmark's, tens of MB) takes a while to load.
-	deadline := time.AfterFunc(60*time.Second, func() { _ = cmd.Process.Kill() })
-	defer deadline.Stop()
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		if p, ok := strings.CutPrefix(sc.Text(), "listening "); ok {
-			go func() { _, _ = bufio.NewReader(stdout).WriteTo(discard{}) }()
-			return "Endpoint=sb://127.0.0.1:" + p + ";SharedAccessKeyName=k;SharedAccessKey=v;UseDevelopmentEmulator=true"
-		}
-	}
-	unavailable("it exited before listening: " + tail(stderr.String(), 300))
-	return ""
+	return ehfaketest.Start(tb, ehfaketest.Fixture{Hub: "entra", Partitions: parts})
 }
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // consumer is one `spresponder consume` process.
 type consumer struct {
@@ -550,13 +486,13 @@ func TestStaleOwnerDoesNotMoveTheCheckpointBack(t *testing.T) {
 	}
 	// Each partition: a leak, then benign events; the first batch (8
 	// events) holds the slow leak.
-	parts := map[string][]fixtureEvent{}
+	parts := map[string][]ehfaketest.Event{}
 	at := time.Now().Add(-time.Minute)
 	for p, app := range w.apps {
 		pid := strconv.Itoa(p)
-		parts[pid] = append(parts[pid], fixtureEvent{Body: leakEvent(app), EnqueuedTime: at})
+		parts[pid] = append(parts[pid], ehfaketest.Event{Body: leakEvent(app), EnqueuedTime: at})
 		for i := range 11 {
-			parts[pid] = append(parts[pid], fixtureEvent{Body: benignEvent(i), EnqueuedTime: at})
+			parts[pid] = append(parts[pid], ehfaketest.Event{Body: benignEvent(i), EnqueuedTime: at})
 		}
 	}
 	conn := startEHFakeWith(t, parts)

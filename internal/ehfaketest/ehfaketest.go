@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -69,8 +70,8 @@ func Start(tb testing.TB, fx Fixture) string {
 		tb.Fatal(err)
 	}
 	cmd := exec.Command(node, filepath.Join(dir, "ehfake.js"), path, "0")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
 	if os.Getenv("EHFAKE_DEBUG") != "" {
 		cmd.Stderr = os.Stderr // the fake's own trace, for a person debugging it
 	}
@@ -81,7 +82,13 @@ func Start(tb testing.TB, fx Fixture) string {
 	if err := cmd.Start(); err != nil {
 		fail("start ehfake: " + err.Error())
 	}
-	tb.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	tb.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if tb.Failed() {
+			tb.Logf("ehfake stderr (tail): %s", tail(stderr.String(), 3000))
+		}
+	})
 	ready := make(chan int, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -97,11 +104,12 @@ func Start(tb testing.TB, fx Fixture) string {
 	select {
 	case p, ok := <-ready:
 		if !ok {
-			fail("ehfake exited before listening: " + strings.TrimSpace(stderr.String()))
+			fail("ehfake exited before listening: " + tail(strings.TrimSpace(stderr.String()), 300))
 		}
 		return fmt.Sprintf("Endpoint=sb://127.0.0.1:%d;SharedAccessKeyName=k;SharedAccessKey=%s;UseDevelopmentEmulator=true", p, Key)
-	case <-time.After(30 * time.Second):
-		fail("ehfake did not print 'listening <port>' within 30s")
+	// A large fixture (a benchmark's, tens of MB) takes a while to load.
+	case <-time.After(60 * time.Second):
+		fail("ehfake did not print 'listening <port>' within 60s")
 	}
 	return ""
 }
@@ -123,4 +131,31 @@ func dir() (string, error) {
 		}
 		d = parent
 	}
+}
+
+// lockedBuffer is the fake's stderr, written by the process while a
+// failing test may read it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// tail is the last n bytes of s.
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
 }
